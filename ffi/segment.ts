@@ -1,0 +1,456 @@
+/**
+ * A named POSIX shared-memory segment: `shm_open`, `ftruncate`, `posix_fallocate`, `mmap` and
+ * `flock`, through the runtime's FFI. One `ArrayBuffer` over the whole mapping, and a lock that
+ * the kernel releases when its holder dies.
+ *
+ * @module
+ */
+import {
+  LAYOUT_VERSION,
+  LITTLE_ENDIAN,
+  MAGIC,
+  MAX_SEGMENT_SIZE,
+  MIN_SEGMENT_SIZE,
+  SEG_CREATED,
+  SEG_CREATOR_PID,
+  SEG_MAGIC,
+  SEG_SIZE,
+  SEG_VERSION,
+  SEGMENT_HEADER_BYTES,
+} from "../allocator/layout.ts";
+import { MemallocError } from "../errors.ts";
+import {
+  cString,
+  EEXIST,
+  EINTR,
+  ENOENT,
+  ERRNO_CODES,
+  EWOULDBLOCK,
+  LOCK_EX,
+  LOCK_NB,
+  LOCK_SH,
+  LOCK_UN,
+  type Mapping,
+  O_CREAT,
+  O_EXCL,
+  O_RDONLY,
+  O_RDWR,
+  SEEK_END,
+} from "./libc.ts";
+import { libc } from "./sys.ts";
+
+/** Prefix of every memalloc shared-memory object (`/dev/shm/memalloc.<name>` on Linux). */
+export const SHM_PREFIX = "/memalloc.";
+/** Longest file name the platform allows for a shared-memory object (Linux `NAME_MAX`). */
+const NAME_MAX = 255;
+/** Longest store name in UTF-8 bytes: `NAME_MAX` less the prefix. */
+export const MAX_NAME_BYTES: number = NAME_MAX - (SHM_PREFIX.length - 1);
+/** Default permission bits of a new segment. */
+export const DEFAULT_MODE = 0o600;
+
+/** Options for {@linkcode Segment.open}. */
+export interface SegmentOptions {
+  /** Size in bytes of a segment created by this call; an existing one keeps its size. */
+  size: number;
+  /** Permission bits of a segment created by this call (default `0o600`). */
+  mode?: number;
+}
+
+/** Throws a `TypeError`/`RangeError` for a name that cannot be a store name. */
+export function checkName(name: unknown): asserts name is string {
+  if (typeof name !== "string") {
+    throw new TypeError(`Store name must be a string, got ${describe(name)}`);
+  }
+  if (name.length === 0) throw new TypeError("Store name must not be empty");
+  if (name.includes("/")) throw new TypeError(`Store name "${name}" must not contain "/"`);
+  if (name.includes("\0")) throw new TypeError(`Store name "${name}" must not contain NUL`);
+  if (!name.isWellFormed()) {
+    throw new TypeError(`Store name "${name}" contains a lone surrogate`);
+  }
+  const bytes = new TextEncoder().encode(name).length;
+  if (bytes > MAX_NAME_BYTES) {
+    throw new RangeError(
+      `Store name "${name.slice(0, 40)}..." is ${bytes} bytes long, the limit is ${MAX_NAME_BYTES}`,
+    );
+  }
+}
+
+function checkSize(size: unknown): asserts size is number {
+  if (typeof size !== "number" || !Number.isInteger(size)) {
+    throw new TypeError(`Segment size must be an integer number of bytes, got ${describe(size)}`);
+  }
+  if (size < MIN_SEGMENT_SIZE || size > MAX_SEGMENT_SIZE) {
+    throw new RangeError(
+      `Segment size ${size} is out of range: it must be from ${MIN_SEGMENT_SIZE} to ${MAX_SEGMENT_SIZE} bytes`,
+    );
+  }
+}
+
+function checkMode(mode: unknown): asserts mode is number {
+  if (typeof mode !== "number" || !Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+    throw new RangeError(
+      `Segment mode must be permission bits from 0o000 to 0o777, got ${
+        typeof mode === "number" && Number.isInteger(mode) && mode >= 0
+          ? `0o${mode.toString(8)}`
+          : describe(mode)
+      }`,
+    );
+  }
+}
+
+/** A short, safe description of a value for an error message. */
+export function describe(value: unknown): string {
+  if (typeof value === "string") {
+    return `"${value.length > 40 ? value.slice(0, 40) + "..." : value}"`;
+  }
+  if (typeof value === "number" && !Number.isInteger(value) && Number.isFinite(value)) {
+    return String(value);
+  }
+  if (value === null) return "null";
+  if (typeof value === "object") return value.constructor?.name ?? "object";
+  if (typeof value === "function") return "a function";
+  if (typeof value === "symbol") return "a symbol";
+  return String(value);
+}
+
+/** Builds the error for a failed system call, with the errno the call left. */
+export function systemError(
+  store: string,
+  action: string,
+  syscall: string,
+  errno: number = libc().errno(),
+): MemallocError {
+  const code = ERRNO_CODES[errno] ?? `E${errno}`;
+  const text = libc().strerror(errno);
+  const reason = text.charAt(0).toLowerCase() + text.slice(1);
+  return new MemallocError(`Cannot ${action} store "${store}": ${reason} (${code})`, {
+    code,
+    syscall,
+    errno,
+    store,
+  });
+}
+
+function retryOnEintr(call: () => number): number {
+  let result = call();
+  while (result === -1 && libc().errno() === EINTR) result = call();
+  return result;
+}
+
+/**
+ * One open shared-memory segment. Each `Segment` has its own file descriptor, so its `flock`
+ * lock excludes every other `Segment` on the same name, in this process, its Workers or any
+ * other process; the kernel drops the lock when the holder dies.
+ *
+ * The segment starts with a 64-byte header (magic, layout version, size, creation time) that the
+ * first opener writes once, under the exclusive lock. The rest belongs to the caller.
+ *
+ * @example Open, write, reopen, read back
+ * ```ts
+ * import { Segment } from "./segment.ts";
+ *
+ * const name = `doc-${crypto.randomUUID()}`;
+ * {
+ *   using segment = Segment.open(name, { size: 1 << 20 });
+ *   new Uint8Array(segment.buffer)[100] = 42;
+ * }
+ * using again = Segment.open(name, { size: 1 << 20 });
+ * if (new Uint8Array(again.buffer)[100] !== 42) throw new Error("lost");
+ * Segment.unlink(name);
+ * ```
+ */
+export class Segment {
+  /** The store name this segment belongs to. */
+  readonly name: string;
+  /** Size of the mapping in bytes: the segment's real size, whatever was asked. */
+  readonly size: number;
+  /** Whether this call created the shared-memory object. */
+  readonly created: boolean;
+  /** When the segment was first created (ms since the epoch), from its header. */
+  readonly createdAt: number;
+  #fd: number;
+  #mapping: Mapping | null;
+
+  private constructor(name: string, fd: number, mapping: Mapping, created: boolean) {
+    this.name = name;
+    this.#fd = fd;
+    this.#mapping = mapping;
+    this.size = mapping.length;
+    this.created = created;
+    this.createdAt = new DataView(mapping.buffer).getFloat64(SEG_CREATED, true);
+  }
+
+  /**
+   * Opens the segment of a store, creating it when it does not exist. Creation is race-free:
+   * of several processes opening a new name at once, the first to take the exclusive lock
+   * writes the header and the others wait for it. A segment that exists with another size is
+   * opened at its real size ({@linkcode Segment.size}).
+   *
+   * @param name The store name: 1 to 246 UTF-8 bytes, no `/`.
+   * @param options `size` in bytes for a new segment; `mode` (default `0o600`).
+   * @returns The open segment; close it with {@linkcode Segment.close} or `using`.
+   * @throws {TypeError} For a name or option of the wrong type or form.
+   * @throws {RangeError} For a name too long or a size or mode out of range.
+   * @throws {MemallocError} When a system call fails (`code` `"EACCES"`, `"ENOSPC"`, ...),
+   * or the object is not a memalloc segment (`ERR_MEMALLOC_FORMAT`) or has a newer layout
+   * (`ERR_MEMALLOC_VERSION`); such a segment is left untouched.
+   */
+  static open(name: string, options: SegmentOptions): Segment {
+    checkName(name);
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`Segment options must be an object, got ${describe(options)}`);
+    }
+    checkSize(options.size);
+    const mode = options.mode ?? DEFAULT_MODE;
+    checkMode(mode);
+    if (!LITTLE_ENDIAN) throw new Error("memalloc needs a little-endian machine");
+
+    const c = libc();
+    const path = cString(SHM_PREFIX + name);
+    let fd = -1;
+    let created = false;
+    // Create with O_EXCL to know whether we made it; otherwise open what is there. Loop for the
+    // case where another process unlinks it between our two calls.
+    for (let attempt = 0; fd < 0; attempt++) {
+      fd = c.shm_open(path, O_RDWR | O_CREAT | O_EXCL, mode);
+      if (fd >= 0) {
+        created = true;
+        break;
+      }
+      let errno = c.errno();
+      if (errno !== EEXIST) throw systemError(name, "create", "shm_open", errno);
+      fd = c.shm_open(path, O_RDWR, 0);
+      if (fd >= 0) break;
+      errno = c.errno();
+      if (errno !== ENOENT || attempt > 100) throw systemError(name, "open", "shm_open", errno);
+    }
+
+    try {
+      // shm_open applies the umask; set the asked-for bits exactly.
+      if (created && c.fchmod(fd, mode) !== 0) throw systemError(name, "create", "fchmod");
+      if (retryOnEintr(() => c.flock(fd, LOCK_EX)) !== 0) throw systemError(name, "lock", "flock");
+      try {
+        const mapping = Segment.#mapAndInitialize(name, fd, options.size, created);
+        return new Segment(name, fd, mapping, created);
+      } finally {
+        retryOnEintr(() => c.flock(fd, LOCK_UN));
+      }
+    } catch (error) {
+      if (created) c.shm_unlink(path); // a failed open leaves nothing behind
+      c.close(fd);
+      throw error;
+    }
+  }
+
+  /** Under the exclusive lock: size, reserve and map the segment; write or check its header. */
+  static #mapAndInitialize(name: string, fd: number, size: number, created: boolean): Mapping {
+    const c = libc();
+    const actual = c.lseek(fd, 0, SEEK_END);
+    if (actual < 0) throw systemError(name, "open", "lseek");
+    const fresh = actual === 0;
+    if (fresh) {
+      // Nobody has sized it yet: we do, and reserve the pages so that a full /dev/shm is an
+      // ENOSPC now rather than a SIGBUS on some later write.
+      if (retryOnEintr(() => c.ftruncate(fd, size)) !== 0) {
+        throw systemError(name, "create", "ftruncate");
+      }
+      const errno = c.posix_fallocate(fd, 0, size);
+      if (errno !== 0) {
+        if (!created) c.ftruncate(fd, 0); // leave it as we found it
+        throw systemError(name, "reserve memory for", "posix_fallocate", errno);
+      }
+    } else if (actual < SEGMENT_HEADER_BYTES) {
+      throw new MemallocError(
+        `Cannot open store "${name}": the shared-memory object is ${actual} bytes, too small to be a memalloc segment`,
+        { code: "ERR_MEMALLOC_FORMAT", store: name },
+      );
+    }
+    const length = fresh ? size : actual;
+    const mapping = c.mmapShared(fd, length);
+    if (mapping === null) {
+      const error = systemError(name, "map", "mmap");
+      if (fresh && !created) c.ftruncate(fd, 0);
+      throw error;
+    }
+    try {
+      const view = new DataView(mapping.buffer);
+      const magic = view.getUint32(SEG_MAGIC, true);
+      if (magic === 0 && isZero(mapping.buffer, SEGMENT_HEADER_BYTES)) {
+        // New, or its creator died before writing the header: write it. Magic goes last.
+        if (!fresh) {
+          const errno = c.posix_fallocate(fd, 0, length);
+          if (errno !== 0) throw systemError(name, "reserve memory for", "posix_fallocate", errno);
+        }
+        view.setUint32(SEG_VERSION, LAYOUT_VERSION, true);
+        view.setFloat64(SEG_SIZE, length, true);
+        view.setFloat64(SEG_CREATED, Date.now(), true);
+        view.setUint32(SEG_CREATOR_PID, c.getpid(), true);
+        view.setUint32(SEG_MAGIC, MAGIC, true);
+      } else {
+        checkHeader(name, view, length);
+      }
+      return mapping;
+    } catch (error) {
+      c.munmap(mapping);
+      throw error;
+    }
+  }
+
+  /** The whole mapping. Throws once the segment is closed. */
+  get buffer(): ArrayBuffer {
+    if (this.#mapping === null) throw closedError(this.name);
+    return this.#mapping.buffer;
+  }
+
+  /** Whether {@linkcode Segment.close} has been called. */
+  get closed(): boolean {
+    return this.#mapping === null;
+  }
+
+  /**
+   * Takes the segment's lock, waiting as long as another holder has it: exclusive for writers,
+   * shared for readers. Not re-entrant: a second `lock` on the same `Segment` converts the lock.
+   *
+   * @param exclusive `true` for `LOCK_EX` (default), `false` for `LOCK_SH`.
+   * @throws {MemallocError} When `flock` fails or the segment is closed.
+   */
+  lock(exclusive = true): void {
+    const op = exclusive ? LOCK_EX : LOCK_SH;
+    const c = libc();
+    while (c.flock(this.#fd, op) !== 0) {
+      const errno = c.errno();
+      if (errno !== EINTR) throw this.#lockError(errno);
+    }
+  }
+
+  /**
+   * Takes the lock if nobody holds it in a conflicting mode, without waiting.
+   *
+   * @param exclusive `true` for `LOCK_EX` (default), `false` for `LOCK_SH`.
+   * @returns Whether the lock was taken.
+   * @throws {MemallocError} When `flock` fails for another reason than a conflicting holder.
+   */
+  tryLock(exclusive = true): boolean {
+    const op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
+    const c = libc();
+    while (c.flock(this.#fd, op) !== 0) {
+      const errno = c.errno();
+      if (errno === EWOULDBLOCK) return false;
+      if (errno !== EINTR) throw this.#lockError(errno);
+    }
+    return true;
+  }
+
+  /**
+   * Releases the lock taken by {@linkcode Segment.lock} or {@linkcode Segment.tryLock}.
+   *
+   * @throws {MemallocError} When `flock` fails or the segment is closed.
+   */
+  unlock(): void {
+    const c = libc();
+    while (c.flock(this.#fd, LOCK_UN) !== 0) {
+      const errno = c.errno();
+      if (errno !== EINTR) throw this.#lockError(errno);
+    }
+  }
+
+  #lockError(errno: number): MemallocError {
+    if (this.#mapping === null) return closedError(this.name);
+    return systemError(this.name, "lock", "flock", errno);
+  }
+
+  /**
+   * Unmaps the segment and closes its descriptor, which releases any lock it holds. The data
+   * stays in shared memory for the next opener. Safe to call twice.
+   */
+  close(): void {
+    const mapping = this.#mapping;
+    if (mapping === null) return;
+    this.#mapping = null;
+    const c = libc();
+    c.munmap(mapping);
+    c.close(this.#fd);
+    this.#fd = -1;
+  }
+
+  /** Same as {@linkcode Segment.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * Removes a store's segment name. Processes that have it open keep their mapping; the memory
+   * is freed when the last one closes it.
+   *
+   * @param name The store name.
+   * @returns `true` if a segment was removed, `false` if there was none.
+   * @throws {TypeError} For a bad name.
+   * @throws {MemallocError} When `shm_unlink` fails for another reason (`EACCES`).
+   */
+  static unlink(name: string): boolean {
+    checkName(name);
+    const c = libc();
+    if (c.shm_unlink(cString(SHM_PREFIX + name)) === 0) return true;
+    const errno = c.errno();
+    if (errno === ENOENT) return false;
+    throw systemError(name, "unlink", "shm_unlink", errno);
+  }
+
+  /**
+   * Whether a store's segment exists (whether or not this process may open it).
+   *
+   * @param name The store name.
+   * @returns `true` when the shared-memory object exists.
+   * @throws {TypeError} For a bad name.
+   */
+  static exists(name: string): boolean {
+    checkName(name);
+    const c = libc();
+    const fd = c.shm_open(cString(SHM_PREFIX + name), O_RDONLY, 0);
+    if (fd >= 0) {
+      c.close(fd);
+      return true;
+    }
+    return c.errno() !== ENOENT;
+  }
+}
+
+function closedError(name: string): MemallocError {
+  return new MemallocError(`Store "${name}" is closed`, {
+    code: "ERR_MEMALLOC_CLOSED",
+    store: name,
+  });
+}
+
+function isZero(buffer: ArrayBuffer, bytes: number): boolean {
+  const words = new Uint32Array(buffer, 0, bytes / 4);
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  return true;
+}
+
+/** Refuses a segment that memalloc did not write or that has a layout this code cannot read. */
+function checkHeader(name: string, view: DataView, length: number): void {
+  const magic = view.getUint32(SEG_MAGIC, true);
+  if (magic !== MAGIC) {
+    throw new MemallocError(
+      `Cannot open store "${name}": it is not a memalloc segment (magic 0x${
+        magic.toString(16).padStart(8, "0")
+      })`,
+      { code: "ERR_MEMALLOC_FORMAT", store: name },
+    );
+  }
+  const version = view.getUint32(SEG_VERSION, true);
+  if (version !== LAYOUT_VERSION) {
+    throw new MemallocError(
+      `Cannot open store "${name}": its layout version is ${version}, this memalloc reads version ${LAYOUT_VERSION}`,
+      { code: "ERR_MEMALLOC_VERSION", store: name },
+    );
+  }
+  const recorded = view.getFloat64(SEG_SIZE, true);
+  if (recorded !== length) {
+    throw new MemallocError(
+      `Cannot open store "${name}": its header says ${recorded} bytes but the segment is ${length}`,
+      { code: "ERR_MEMALLOC_CORRUPT", store: name },
+    );
+  }
+}

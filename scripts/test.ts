@@ -1,0 +1,109 @@
+/**
+ * The whole test suite: format, lint and type checks, every test on Deno (with the JSDoc
+ * examples) and on Bun, and a JSR publish dry run. Ends with one line `N passed, N failed`
+ * totalling both runtimes; exits non-zero when anything failed.
+ *
+ * Usage: deno run -A scripts/test.ts [--tests-only] [filter...]
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = (name: string) =>
+  existsSync(`${root}node_modules/.bin/${name}`) ? `${root}node_modules/.bin/${name}` : name;
+const deno = bin("deno");
+const bun = bin("bun");
+const args = Deno.args.filter((a) => !a.startsWith("--"));
+const testsOnly = Deno.args.includes("--tests-only");
+
+interface Step {
+  name: string;
+  command: string[];
+  counts?: (output: string) => { passed: number; failed: number } | undefined;
+}
+
+const denoCounts = (output: string) => {
+  const match = output.match(/(?:ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed/);
+  return match ? { passed: Number(match[1]), failed: Number(match[3]) } : undefined;
+};
+const bunCounts = (output: string) => {
+  const passed = output.match(/^\s*(\d+) pass$/m);
+  const failed = output.match(/^\s*(\d+) fail$/m);
+  return passed && failed ? { passed: Number(passed[1]), failed: Number(failed[1]) } : undefined;
+};
+
+const testFiles = readdirSync(`${root}tests`).filter((f) => f.endsWith("_test.ts")).sort()
+  .filter((f) => args.length === 0 || args.some((a) => f.includes(a)));
+const sources = ["mod.ts", "errors.ts", "ffi/", "allocator/"].filter((p) => existsSync(root + p));
+
+const steps: Step[] = [];
+if (!testsOnly) {
+  steps.push({ name: "format", command: [deno, "fmt", "--check"] });
+  steps.push({ name: "lint", command: [deno, "lint"] });
+  steps.push({ name: "type check", command: [deno, "task", "--quiet", "check"] });
+}
+steps.push({
+  name: "deno test",
+  command: [
+    deno,
+    "test",
+    "-A",
+    "--no-check=remote",
+    ...(args.length === 0 ? ["--doc", ...sources] : []),
+    ...testFiles.map((f) => `tests/${f}`),
+  ],
+  counts: denoCounts,
+});
+steps.push({
+  name: "bun test",
+  command: [bun, "test", ...testFiles.map((f) => `./tests/${f}`)],
+  counts: bunCounts,
+});
+if (!testsOnly) {
+  steps.push({ name: "publish dry run", command: [deno, "publish", "--dry-run", "--allow-dirty"] });
+}
+
+let passed = 0;
+let failed = 0;
+const failedSteps: string[] = [];
+for (const step of steps) {
+  console.log(`\n=== ${step.name}: ${step.command.map((c) => c.replace(root, "")).join(" ")}`);
+  const started = performance.now();
+  const result = spawnSync(step.command[0]!, step.command.slice(1), {
+    cwd: root,
+    env: { ...process.env, NO_COLOR: "1" },
+    encoding: "utf8",
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const output = `${result.stdout ?? ""}${result.stderr ?? ""}`;
+  process.stdout.write(output);
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  if (step.counts) {
+    const counts = step.counts(output);
+    if (counts === undefined) {
+      failedSteps.push(`${step.name} (no test summary)`);
+      failed++;
+    } else {
+      passed += counts.passed;
+      failed += counts.failed;
+      console.log(
+        `--- ${step.name}: ${counts.passed} passed, ${counts.failed} failed (${seconds} s)`,
+      );
+    }
+  }
+  if (result.status !== 0) {
+    failedSteps.push(`${step.name} (exit ${result.status ?? result.signal})`);
+  } else if (!step.counts) console.log(`--- ${step.name}: ok (${seconds} s)`);
+}
+
+// Segments left behind by a test that was killed: tests name theirs test-*.
+for (const file of readdirSync("/dev/shm")) {
+  if (file.startsWith("memalloc.test-")) rmSync(`/dev/shm/${file}`, { force: true });
+}
+
+if (failedSteps.length > 0) console.log(`\nFailed steps: ${failedSteps.join(", ")}`);
+console.log(`\n${passed} passed, ${failed} failed`);
+Deno.exit(failedSteps.length > 0 || failed > 0 ? 1 : 0);

@@ -1,0 +1,148 @@
+/**
+ * Starts real Deno and Bun processes for the multi-process tests, through `node:child_process`
+ * (both runtimes implement it).
+ *
+ * @module
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+/** The runtimes every multi-process test runs its children on. */
+export const RUNTIMES = ["deno", "bun"] as const;
+/** One of {@linkcode RUNTIMES}. */
+export type ChildRuntime = typeof RUNTIMES[number];
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** The runtime's binary from the project's own node_modules, or from PATH. */
+export function runtimeBinary(runtime: ChildRuntime): string {
+  const local = `${ROOT}node_modules/.bin/${runtime}`;
+  return existsSync(local) ? local : runtime;
+}
+
+/** The command line that runs a script under a runtime, with every permission it needs. */
+export function commandFor(runtime: ChildRuntime, script: string, args: string[]): string[] {
+  const path = fileURLToPath(new URL(script, import.meta.url));
+  return runtime === "deno"
+    ? [runtimeBinary("deno"), "run", "-A", "--quiet", path, ...args]
+    : [runtimeBinary("bun"), "run", path, ...args];
+}
+
+/** A child process with line-by-line access to its standard output. */
+export interface Child {
+  readonly process: ChildProcess;
+  readonly pid: number;
+  /** Resolves with the first stdout line that satisfies `match` (rejects on exit or time-out). */
+  waitForLine(match: (line: string) => boolean, timeoutMs?: number): Promise<string>;
+  /** Resolves when the process exits, with its exit code (or signal name) and all output. */
+  readonly exited: Promise<
+    { code: number | null; signal: string | null; stdout: string; stderr: string }
+  >;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Starts `script` (relative to tests/) under `runtime`, optionally behind a wrapper command. */
+export function start(
+  runtime: ChildRuntime,
+  script: string,
+  args: string[],
+  options: { wrapper?: string[]; env?: Record<string, string> } = {},
+): Child {
+  const argv = [...(options.wrapper ?? []), ...commandFor(runtime, script, args)];
+  const child = spawn(argv[0]!, argv.slice(1), {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1", ...options.env },
+  });
+  let stdout = "";
+  let stderr = "";
+  let pending = "";
+  const lines: string[] = [];
+  const waiters: Array<() => void> = [];
+  child.stdout!.setEncoding("utf8");
+  child.stderr!.setEncoding("utf8");
+  child.stdout!.on("data", (chunk: string) => {
+    stdout += chunk;
+    pending += chunk;
+    let newline;
+    while ((newline = pending.indexOf("\n")) >= 0) {
+      lines.push(pending.slice(0, newline));
+      pending = pending.slice(newline + 1);
+    }
+    for (const wake of waiters.splice(0)) wake();
+  });
+  child.stderr!.on("data", (chunk: string) => (stderr += chunk));
+  const exited = new Promise<
+    { code: number | null; signal: string | null; stdout: string; stderr: string }
+  >((resolve) => {
+    child.on("close", (code, signal) => {
+      for (const wake of waiters.splice(0)) wake();
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+  let done = false;
+  exited.then(() => (done = true));
+
+  return {
+    process: child,
+    pid: child.pid ?? -1,
+    exited,
+    kill: (signal = "SIGKILL") => void child.kill(signal),
+    waitForLine(match, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        let seen = 0;
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `No matching line from ${argv.join(" ")} in ${timeoutMs} ms:\n${stdout}\n${stderr}`,
+              ),
+            ),
+          timeoutMs,
+        );
+        const check = () => {
+          for (; seen < lines.length; seen++) {
+            if (match(lines[seen]!)) {
+              clearTimeout(timer);
+              return resolve(lines[seen]!);
+            }
+          }
+          if (done) {
+            clearTimeout(timer);
+            return reject(new Error(`${argv.join(" ")} exited first:\n${stdout}\n${stderr}`));
+          }
+          waiters.push(check);
+        };
+        check();
+      });
+    },
+  };
+}
+
+/** Runs a script to completion; rejects unless it exits 0. Returns its stdout. */
+export async function run(
+  runtime: ChildRuntime,
+  script: string,
+  args: string[],
+  options: { wrapper?: string[]; env?: Record<string, string>; allowFailure?: boolean } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const result = await start(runtime, script, args, options).exited;
+  if (result.code !== 0 && !options.allowFailure) {
+    throw new Error(
+      `${runtime} ${script} ${args.join(" ")} exited with ${
+        result.code ?? result.signal
+      }:\n${result.stdout}\n${result.stderr}`,
+    );
+  }
+  return result;
+}
+
+/** A store name no other test uses. */
+export function uniqueName(prefix: string): string {
+  return `test-${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/** Whether this process may run commands as another user or in its own mount namespace. */
+export function isRoot(): boolean {
+  return typeof process.getuid === "function" && process.getuid() === 0;
+}
