@@ -56,5 +56,18 @@ try {
     errno?: number;
     syscall?: string;
   };
-  say({ error: e.name, message: e.message, code: e.code, errno: e.errno, syscall: e.syscall });
+  let exists: boolean | undefined;
+  try {
+    exists = Segment.exists(name!);
+  } catch {
+    exists = undefined;
+  }
+  say({
+    error: e.name,
+    message: e.message,
+    code: e.code,
+    errno: e.errno,
+    syscall: e.syscall,
+    exists,
+  });
 }

@@ -226,6 +226,7 @@ test("Segment.open fails with ENOSPC when /dev/shm is full and leaves no segment
     assert.equal(out.error, "MemallocError", result.stdout + result.stderr);
     assert.equal(out.code, "ENOSPC");
     assert.equal(out.syscall, "posix_fallocate");
+    assert.equal(out.exists, false, "the failed open left its segment behind");
     assert.match(
       out.message,
       new RegExp(`Cannot reserve memory for store "${name}": no space left on device \\(ENOSPC\\)`),
