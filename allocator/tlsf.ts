@@ -777,6 +777,27 @@ export class Tlsf {
   }
 
   /**
+   * Payload bytes in free blocks, read from the control block in O(1) (the same figure as
+   * `stats().free`, without looking for the largest free block).
+   *
+   * @example Free bytes shrink as blocks are taken
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Tlsf } from "./tlsf.ts";
+   *
+   * const heap = Tlsf.format(new ArrayBuffer(4096), 0, 4096);
+   * const before = heap.freeBytes;
+   * heap.alloc(100);
+   * assert.ok(heap.freeBytes < before);
+   * assert.equal(heap.freeBytes, heap.stats().free);
+   * ```
+   */
+  get freeBytes(): number {
+    const u32 = this.#u32;
+    return (u32[W_FREE_GRANULES]! - u32[W_FREE_BLOCKS]!) * TLSF_ALIGN;
+  }
+
+  /**
    * Heap figures, from the counters in the control block; the largest free block comes from the
    * highest non-empty size class.
    *

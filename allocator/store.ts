@@ -1,0 +1,974 @@
+/**
+ * The store: named entries in a segment, their timestamps, write order, eviction, counters and
+ * crash repair. Pure TypeScript over an `ArrayBuffer`; the lock is handed in.
+ *
+ * ## Concurrency
+ * - Mutations hold the exclusive lock and bump a seqlock (`ST_SEQ`) to odd before touching
+ *   anything and back to even after.
+ * - Reads take no lock: they read the seqlock, find the entry, copy (or decode) the value, and
+ *   read the seqlock again; if it moved or was odd, they retry, and after a few tries take the
+ *   lock. A value read is therefore always one some writer wrote whole.
+ * - A writer killed mid-mutation leaves the seqlock odd. The next process to take the lock sees
+ *   that and repairs the segment before anything else (see {@linkcode Store.repair}).
+ *
+ * @module
+ */
+import { Directory, hashBytes } from "./directory.ts";
+import {
+  E_CREATED,
+  E_HASH,
+  E_HASH_NEXT,
+  E_ORDER_NEXT,
+  E_ORDER_PREV,
+  E_VALUE_LENGTH,
+  E_WRITTEN,
+  ENTRY_HEADER_BYTES,
+  ENTRY_TAG,
+  HEAP_OFFSET,
+  JOURNAL_NONE,
+  JOURNAL_PURGE,
+  JOURNAL_WRITE,
+  MAX_NAME_BYTES,
+  ST_AUTOCLEAN,
+  ST_BUCKET_COUNT,
+  ST_BUCKETS,
+  ST_DELETES,
+  ST_ENTRIES,
+  ST_EVICTIONS,
+  ST_HITS,
+  ST_JOURNAL_NEW,
+  ST_JOURNAL_OLD,
+  ST_JOURNAL_OP,
+  ST_JOURNAL_PHASE,
+  ST_MAGIC,
+  ST_MISSES,
+  ST_ORDER_HEAD,
+  ST_ORDER_TAIL,
+  ST_REPAIRS,
+  ST_SEQ,
+  ST_WRITES,
+  STORE_MAGIC,
+} from "./layout.ts";
+import { NO_ROOM, Tlsf } from "./tlsf.ts";
+
+/** The lock a store runs under: `flock` on the segment, or anything with the same meaning. */
+export interface StoreLock {
+  /** Takes the lock: exclusive for mutations, shared for reads; waits for other holders. */
+  lock(exclusive: boolean): void;
+  /** Releases it. */
+  unlock(): void;
+}
+
+/** Reads an entry's value from segment memory; see {@linkcode Store.read}. */
+export type ValueReader<T> = (
+  kind: number,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  entry: number,
+) => T;
+
+/** What {@linkcode Store.stats} reports. */
+export interface StoreStats {
+  /** Live entries. */
+  entries: number;
+  /** Segment bytes in use: headers, directory, entries and heap overhead. */
+  bytesUsed: number;
+  /** Payload bytes free in the heap. */
+  bytesFree: number;
+  /** Segment size in bytes. */
+  capacity: number;
+  /** Largest value-and-name that would fit now without eviction, in payload bytes. */
+  largestFree: number;
+  /** Usage that eviction brings the store down to, in bytes (`autoclean × capacity`). */
+  watermark: number;
+  /** The watermark as a fraction of the capacity. */
+  autoclean: number;
+  /** Writes by all processes since the segment was created. */
+  writes: number;
+  /** Reads that found their name, all processes. */
+  hits: number;
+  /** Reads that did not, all processes. */
+  misses: number;
+  /** Entries evicted to make room or by `clean()`. */
+  evictions: number;
+  /** Entries removed by `delete()`. */
+  deletes: number;
+  /** Times a process repaired the segment after another died mid-mutation. */
+  repairs: number;
+}
+
+/** One entry's metadata, as {@linkcode Store.info} returns it. */
+export interface EntryInfo {
+  /** Value kind, as the codec numbers it. */
+  kind: number;
+  /** Value size in bytes, as stored. */
+  size: number;
+  /** Creation time (ms since the epoch); kept when the entry is overwritten. */
+  created: number;
+  /** Last write time (ms since the epoch). */
+  written: number;
+}
+
+/** Reads retry this many times before they take the lock. */
+const OPTIMISTIC_TRIES = 64;
+/** Hits and misses are counted locally and added to the shared counters every this many. */
+const COUNTER_FLUSH = 256;
+
+const encoder = new TextEncoder();
+
+/**
+ * Throws the `TypeError`/`RangeError` for a bad entry name; returns its UTF-8 length, encoded
+ * into `scratch`.
+ */
+export function encodeName(name: unknown, scratch: Uint8Array): number {
+  if (typeof name !== "string") {
+    throw new TypeError(`Entry name must be a string, got ${typeName(name)}`);
+  }
+  if (name.length === 0) throw new TypeError("Entry name must not be empty");
+  if (name.length > MAX_NAME_BYTES) throw nameTooLong(name);
+  const { read, written } = encoder.encodeInto(name, scratch);
+  if (read !== name.length || written > MAX_NAME_BYTES) throw nameTooLong(name);
+  if (!name.isWellFormed()) {
+    throw new TypeError(`Entry name "${name}" contains a lone surrogate`);
+  }
+  return written;
+}
+
+function nameTooLong(name: string): RangeError {
+  return new RangeError(
+    `Entry name "${name.slice(0, 32)}..." is ${
+      encoder.encode(name).length
+    } bytes long, the limit is ${MAX_NAME_BYTES}`,
+  );
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "object") return value.constructor?.name ?? "object";
+  return typeof value === "string" ? `"${value}"` : typeof value;
+}
+
+/**
+ * A store over a mapped segment (or any `ArrayBuffer`, for tests). All state is in the buffer;
+ * this object caches views and per-process counters only.
+ */
+export class Store {
+  readonly #lock: StoreLock;
+  readonly #size: number;
+  readonly #u8: Uint8Array;
+  readonly #u32: Uint32Array;
+  readonly #f64: Float64Array;
+  readonly #u64: BigUint64Array;
+  readonly #heap: Tlsf;
+  readonly #dir: Directory;
+  readonly #heapEnd: number;
+  readonly #name = new Uint8Array(MAX_NAME_BYTES * 3 + 8);
+  readonly #now: () => number;
+  #nameLength = 0;
+  #nameHash = 0;
+  #hits = 0;
+  #misses = 0;
+
+  private constructor(buffer: ArrayBuffer, lock: StoreLock, heap: Tlsf, now: () => number) {
+    this.#lock = lock;
+    this.#size = buffer.byteLength - (buffer.byteLength & 7);
+    this.#u8 = new Uint8Array(buffer, 0, this.#size);
+    this.#u32 = new Uint32Array(buffer, 0, this.#size >>> 2);
+    this.#f64 = new Float64Array(buffer, 0, this.#size >>> 3);
+    this.#u64 = new BigUint64Array(buffer, 0, this.#size >>> 3);
+    this.#heap = heap;
+    this.#heapEnd = heap.offset + heap.length;
+    this.#dir = new Directory(this.#u8, this.#u32, heap.offset, this.#heapEnd);
+    this.#now = now;
+  }
+
+  /**
+   * Opens the store in `buffer`, formatting it first if nobody has (under the exclusive lock).
+   * A store formatted earlier keeps its own settings.
+   *
+   * @param buffer The segment: headers at 0, heap from `HEAP_OFFSET` to the end.
+   * @param lock The segment's lock.
+   * @param autoclean Watermark for a store formatted by this call, in (0, 1].
+   * @param now Clock, in ms since the epoch (tests pass their own).
+   * @returns The store.
+   */
+  static open(
+    buffer: ArrayBuffer,
+    lock: StoreLock,
+    autoclean: number,
+    now: () => number = Date.now,
+  ): Store {
+    const u32 = new Uint32Array(buffer, 0, HEAP_OFFSET >>> 2);
+    const length = buffer.byteLength - (buffer.byteLength & 7) - HEAP_OFFSET;
+    lock.lock(true);
+    try {
+      let heap: Tlsf;
+      if (u32[ST_MAGIC >>> 2] !== STORE_MAGIC) {
+        heap = Tlsf.format(buffer, HEAP_OFFSET, length);
+        const store = new Store(buffer, lock, heap, now);
+        store.#format(autoclean);
+        return store;
+      }
+      try {
+        heap = Tlsf.attach(buffer, HEAP_OFFSET, length);
+      } catch {
+        // The heap's control block is gone: nothing in it can be trusted. Start it afresh.
+        heap = Tlsf.format(buffer, HEAP_OFFSET, length);
+        const store = new Store(buffer, lock, heap, now);
+        store.#formatAfterLoss();
+        return store;
+      }
+      const store = new Store(buffer, lock, heap, now);
+      if (store.#needsRepair()) store.repair();
+      return store;
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  #format(autoclean: number): void {
+    const u32 = this.#u32;
+    u32.fill(0, ST_SEQ >>> 2, HEAP_OFFSET >>> 2);
+    this.#f64[ST_AUTOCLEAN >>> 3] = autoclean;
+    this.#newDirectory(this.#initialBuckets());
+    Atomics.store(u32, ST_MAGIC >>> 2, STORE_MAGIC);
+  }
+
+  #formatAfterLoss(): void {
+    const autoclean = this.autoclean;
+    const repairs = this.#u32[ST_REPAIRS >>> 2]!;
+    this.#format(autoclean > 0 && autoclean <= 1 ? autoclean : 0.8);
+    this.#u32[ST_REPAIRS >>> 2] = repairs + 1;
+  }
+
+  #initialBuckets(): number {
+    let count = 16;
+    while (count < 4096 && count * 16384 < this.#heap.length) count *= 2;
+    return count;
+  }
+
+  #newDirectory(count: number): void {
+    const buckets = this.#heap.alloc(count * 4);
+    if (buckets === NO_ROOM) throw new Error("Heap too small for the directory");
+    this.#dir.rebuild(buckets, count, []);
+    const u32 = this.#u32;
+    u32[ST_ENTRIES >>> 2] = 0;
+    u32[ST_ORDER_HEAD >>> 2] = 0;
+    u32[ST_ORDER_TAIL >>> 2] = 0;
+  }
+
+  /** The eviction watermark as a fraction of the segment size. */
+  get autoclean(): number {
+    return this.#f64[ST_AUTOCLEAN >>> 3]!;
+  }
+
+  /** The segment size in bytes. */
+  get capacity(): number {
+    return this.#size;
+  }
+
+  /** The largest name + value (UTF-8 bytes) that fits in an empty store. */
+  get maxEntryBytes(): number {
+    const bucketBytes = this.#u32[ST_BUCKET_COUNT >>> 2]! * 4;
+    return Math.max(0, this.#heap.maxSize - bucketBytes - 64 - ENTRY_HEADER_BYTES);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Reads
+
+  /**
+   * Encodes `name` into the scratch buffer and hashes it, setting `#nameLength` and
+   * `#nameHash`. ASCII names (the common case) take one loop; others go through TextEncoder.
+   */
+  #key(name: string): void {
+    if (typeof name === "string") {
+      const n = name.length;
+      if (n > 0 && n <= MAX_NAME_BYTES) {
+        const scratch = this.#name;
+        let hash = 0x811c9dc5;
+        let i = 0;
+        for (; i < n; i++) {
+          const c = name.charCodeAt(i);
+          if (c >= 0x80) break;
+          scratch[i] = c;
+          hash = Math.imul(hash ^ c, 0x01000193);
+        }
+        if (i === n) {
+          this.#nameLength = n;
+          this.#nameHash = hash >>> 0;
+          return;
+        }
+      }
+    }
+    const length = encodeName(name, this.#name); // validates; throws for bad names
+    this.#nameLength = length;
+    this.#nameHash = hashBytes(this.#name, length);
+  }
+
+  /**
+   * Reads the entry called `name`: calls `reader(kind, bytes, start, end)` on the value's bytes
+   * in segment memory and returns what it returns, or `undefined` for a missing name. The
+   * reader must copy what it keeps, and must not throw on bytes that are torn (decode errors
+   * are caught and the read retried); the result is only returned when the seqlock shows no
+   * writer changed anything meanwhile.
+   *
+   * @throws {TypeError} For a bad name.
+   * @throws {RangeError} For a name longer than 250 UTF-8 bytes.
+   */
+  read<T>(name: string, reader: ValueReader<T>): T | undefined {
+    this.#key(name);
+    const length = this.#nameLength;
+    const hash = this.#nameHash;
+    const u32 = this.#u32;
+    const seqIndex = ST_SEQ >>> 2;
+    for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
+      const before = Atomics.load(u32, seqIndex);
+      if ((before & 1) !== 0) continue; // a writer is at work (or died): try again, then lock
+      const result = this.#readAt(length, hash, reader);
+      if (Atomics.load(u32, seqIndex) !== before) continue;
+      if (result === RETRY) continue;
+      return this.#count(result);
+    }
+    // Contended, or a writer died mid-mutation: read under the lock (repairing if needed).
+    this.#lockExclusive();
+    try {
+      const result = this.#readAt(length, hash, reader);
+      if (result === RETRY) throw new Error(`Store corrupt: the entry "${name}" cannot be read`);
+      return this.#count(result);
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  #count<T>(result: T | undefined): T | undefined {
+    if (result === undefined) {
+      if (++this.#misses >= COUNTER_FLUSH) this.flushCounters();
+    } else if (++this.#hits >= COUNTER_FLUSH) this.flushCounters();
+    return result;
+  }
+
+  /** Finds and reads the value; `RETRY` when what it saw is torn or out of bounds. */
+  #readAt<T>(length: number, hash: number, reader: ValueReader<T>): T | undefined | typeof RETRY {
+    const entry = this.#dir.find(this.#name, length, hash, this.#u32[ST_ENTRIES >>> 2]! + 8);
+    if (entry === 0) return undefined;
+    if (entry < 0) return RETRY;
+    const start = entry + ENTRY_HEADER_BYTES + length;
+    const end = start + this.#u32[(entry + E_VALUE_LENGTH) >>> 2]!;
+    if (end > this.#heapEnd) return RETRY;
+    try {
+      return reader((this.#u32[entry >>> 2]! >>> 8) & 0xff, this.#u8, start, end, entry);
+    } catch {
+      return RETRY;
+    }
+  }
+
+  /**
+   * An entry's kind, size and timestamps, or `undefined` for a missing name.
+   *
+   * @throws {TypeError} For a bad name.
+   */
+  info(name: string): EntryInfo | undefined {
+    const f64 = this.#f64;
+    return this.read(name, (kind, _bytes, start, end, entry) => ({
+      kind,
+      size: end - start,
+      created: f64[(entry + E_CREATED) >>> 3]!,
+      written: f64[(entry + E_WRITTEN) >>> 3]!,
+    }));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Mutations
+
+  /**
+   * Writes `name` = `value` (bytes, with its codec `kind`), replacing any earlier value as one
+   * step: readers see the old value or the new one. When it does not fit, the oldest entries
+   * are evicted until usage is at the watermark and the value fits.
+   *
+   * @throws {TypeError} For a bad name.
+   * @throws {RangeError} For a name too long, or a value that cannot fit even in an empty
+   * store; nothing is evicted then.
+   */
+  write(name: string, kind: number, value: Uint8Array): void {
+    this.#key(name);
+    const length = this.#nameLength;
+    const hash = this.#nameHash;
+    const need = ENTRY_HEADER_BYTES + length + value.length;
+    this.#lockExclusive();
+    try {
+      if (length + value.length > this.maxEntryBytes) {
+        throw new RangeError(
+          `Cannot write "${name}": ${value.length} bytes do not fit in the store even when empty (at most ${
+            this.maxEntryBytes - length
+          } bytes with this name)`,
+        );
+      }
+      this.#begin();
+      try {
+        this.#write(length, hash, kind, value, need);
+      } catch (error) {
+        this.#fail();
+        throw error;
+      }
+      this.#end();
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  #write(length: number, hash: number, kind: number, value: Uint8Array, need: number): void {
+    const u32 = this.#u32;
+    const f64 = this.#f64;
+    const heap = this.#heap;
+    let old = this.#dir.find(this.#name, length, hash, u32[ST_ENTRIES >>> 2]! + 8);
+    if (old < 0) throw new Error("Directory corrupt");
+    u32[ST_JOURNAL_OLD >>> 2] = old;
+    u32[ST_JOURNAL_NEW >>> 2] = 0;
+    u32[ST_JOURNAL_PHASE >>> 2] = 0;
+    u32[ST_JOURNAL_OP >>> 2] = JOURNAL_WRITE;
+
+    let entry = heap.alloc(need);
+    if (entry === NO_ROOM) {
+      this.#evictTo(this.#watermarkBytes(), old);
+      entry = heap.alloc(need);
+      while (entry === NO_ROOM) {
+        // Fragmentation: keep evicting, oldest first, the old value last of all.
+        const victim = this.#oldestExcept(old);
+        if (victim === 0) break;
+        if (victim === old) {
+          old = 0;
+          u32[ST_JOURNAL_OLD >>> 2] = 0;
+        }
+        this.#evict(victim);
+        entry = heap.alloc(need);
+      }
+      if (entry === NO_ROOM && u32[ST_ENTRIES >>> 2] === 0) {
+        // Empty, yet the directory's bucket array splits the free space in two: lay the heap
+        // out afresh, the value first and a new directory after it.
+        heap.reset();
+        entry = heap.alloc(need);
+        const count = this.#initialBuckets();
+        const buckets = heap.alloc(count * 4);
+        if (buckets === NO_ROOM) throw new Error(`No room for a directory beside ${need} bytes`);
+        this.#dir.rebuild(buckets, count, []);
+        u32[ST_ORDER_HEAD >>> 2] = 0;
+        u32[ST_ORDER_TAIL >>> 2] = 0;
+      }
+      if (entry === NO_ROOM) throw new Error(`No room for ${need} bytes in an empty heap`);
+    }
+    u32[ST_JOURNAL_NEW >>> 2] = entry;
+
+    const now = this.#now();
+    const w = entry >>> 2;
+    u32[w + (E_HASH >>> 2)] = hash;
+    u32[w + (E_VALUE_LENGTH >>> 2)] = value.length;
+    f64[(entry + E_CREATED) >>> 3] = old === 0 ? now : f64[(old + E_CREATED) >>> 3]!;
+    f64[(entry + E_WRITTEN) >>> 3] = now;
+    const at = entry + ENTRY_HEADER_BYTES;
+    this.#u8.set(this.#name.subarray(0, length), at);
+    this.#u8.set(value, at + length);
+    u32[w] = ENTRY_TAG | (kind << 8) | (length << 16);
+
+    // Commit: one store links the new entry where readers look.
+    if (old === 0) this.#dir.insert(entry);
+    else this.#dir.replace(old, entry);
+    u32[ST_JOURNAL_PHASE >>> 2] = 1;
+
+    this.#appendToOrder(entry);
+    if (old !== 0) {
+      this.#unlinkFromOrder(old);
+      u32[old >>> 2] = 0; // no longer an entry, even if a crash stops us before free()
+      heap.free(old);
+    } else {
+      u32[ST_ENTRIES >>> 2]!++;
+      this.#growDirectory();
+    }
+    Atomics.add(this.#u64, ST_WRITES >>> 3, 1n);
+  }
+
+  /**
+   * Removes `name`.
+   *
+   * @returns Whether there was such an entry.
+   * @throws {TypeError} For a bad name.
+   */
+  delete(name: string): boolean {
+    this.#key(name);
+    const length = this.#nameLength;
+    const hash = this.#nameHash;
+    this.#lockExclusive();
+    try {
+      const entry = this.#dir.find(this.#name, length, hash, this.#u32[ST_ENTRIES >>> 2]! + 8);
+      if (entry === 0) return false;
+      if (entry < 0) throw new Error("Directory corrupt");
+      this.#begin();
+      try {
+        this.#remove(entry);
+        Atomics.add(this.#u64, ST_DELETES >>> 3, 1n);
+      } catch (error) {
+        this.#fail();
+        throw error;
+      }
+      this.#end();
+      return true;
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /**
+   * Evicts the oldest-written entries until usage is at or below the watermark.
+   *
+   * @returns The number of entries evicted.
+   */
+  clean(): number {
+    this.#lockExclusive();
+    try {
+      if (this.#usedBytes() <= this.#watermarkBytes()) return 0;
+      this.#begin();
+      let evicted: number;
+      try {
+        evicted = this.#evictTo(this.#watermarkBytes(), 0);
+      } catch (error) {
+        this.#fail();
+        throw error;
+      }
+      this.#end();
+      return evicted;
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /**
+   * Removes every entry at once.
+   *
+   * @returns The number of entries removed.
+   */
+  purge(): number {
+    this.#lockExclusive();
+    try {
+      const removed = this.#u32[ST_ENTRIES >>> 2]!;
+      this.#begin();
+      try {
+        this.#u32[ST_JOURNAL_OP >>> 2] = JOURNAL_PURGE;
+        this.#purge();
+      } catch (error) {
+        this.#fail();
+        throw error;
+      }
+      this.#end();
+      return removed;
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  #purge(): void {
+    this.#heap.reset();
+    this.#newDirectory(this.#initialBuckets());
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Eviction and write order
+
+  #watermarkBytes(): number {
+    return Math.floor(this.autoclean * this.#size);
+  }
+
+  #usedBytes(): number {
+    return this.#size - this.#heap.freeBytes;
+  }
+
+  /** Evicts oldest-first, never `keep`, until usage is at or below `target`. */
+  #evictTo(target: number, keep: number): number {
+    let evicted = 0;
+    while (this.#usedBytes() > target) {
+      const victim = this.#oldestExcept(keep);
+      if (victim === 0 || victim === keep) break;
+      this.#evict(victim);
+      evicted++;
+    }
+    return evicted;
+  }
+
+  /** The oldest entry other than `keep`; `keep` itself when it is the only one; 0 when none. */
+  #oldestExcept(keep: number): number {
+    const u32 = this.#u32;
+    const oldest = u32[ST_ORDER_HEAD >>> 2]!;
+    if (oldest !== keep || oldest === 0) return oldest;
+    const next = u32[(oldest + E_ORDER_NEXT) >>> 2]!;
+    return next === 0 ? keep : next;
+  }
+
+  #evict(entry: number): void {
+    this.#remove(entry);
+    Atomics.add(this.#u64, ST_EVICTIONS >>> 3, 1n);
+  }
+
+  #remove(entry: number): void {
+    const u32 = this.#u32;
+    this.#dir.remove(entry);
+    this.#unlinkFromOrder(entry);
+    u32[entry >>> 2] = 0;
+    this.#heap.free(entry);
+    u32[ST_ENTRIES >>> 2]!--;
+  }
+
+  #appendToOrder(entry: number): void {
+    const u32 = this.#u32;
+    const tail = u32[ST_ORDER_TAIL >>> 2]!;
+    u32[(entry + E_ORDER_PREV) >>> 2] = tail;
+    u32[(entry + E_ORDER_NEXT) >>> 2] = 0;
+    if (tail === 0) u32[ST_ORDER_HEAD >>> 2] = entry;
+    else u32[(tail + E_ORDER_NEXT) >>> 2] = entry;
+    u32[ST_ORDER_TAIL >>> 2] = entry;
+  }
+
+  #unlinkFromOrder(entry: number): void {
+    const u32 = this.#u32;
+    const prev = u32[(entry + E_ORDER_PREV) >>> 2]!;
+    const next = u32[(entry + E_ORDER_NEXT) >>> 2]!;
+    if (prev === 0) u32[ST_ORDER_HEAD >>> 2] = next;
+    else u32[(prev + E_ORDER_NEXT) >>> 2] = next;
+    if (next === 0) u32[ST_ORDER_TAIL >>> 2] = prev;
+    else u32[(next + E_ORDER_PREV) >>> 2] = prev;
+  }
+
+  /** Entries in write order, oldest first. Writers only (bounded all the same). */
+  *#inOrder(): Generator<number> {
+    const u32 = this.#u32;
+    let entry = u32[ST_ORDER_HEAD >>> 2]!;
+    for (let steps = 0; entry !== 0 && steps <= u32[ST_ENTRIES >>> 2]!; steps++) {
+      const next = u32[(entry + E_ORDER_NEXT) >>> 2]!;
+      yield entry;
+      entry = next;
+    }
+  }
+
+  /** Doubles the bucket array when there are more entries than buckets and the heap has room. */
+  #growDirectory(): void {
+    const u32 = this.#u32;
+    const count = u32[ST_BUCKET_COUNT >>> 2]!;
+    if (u32[ST_ENTRIES >>> 2]! <= count || count >= 1 << 28) return;
+    const buckets = this.#heap.alloc(count * 8);
+    if (buckets === NO_ROOM) return; // chains get longer; lookups stay correct
+    const old = u32[ST_BUCKETS >>> 2]!;
+    this.#dir.rebuild(buckets, count * 2, this.#inOrder());
+    this.#heap.free(old);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Locking, the seqlock and crash repair
+
+  #lockExclusive(): void {
+    this.#lock.lock(true);
+    if (this.#needsRepair()) {
+      try {
+        this.repair();
+      } catch (error) {
+        this.#unlock();
+        throw error;
+      }
+    }
+  }
+
+  #unlock(): void {
+    this.#lock.unlock();
+  }
+
+  #needsRepair(): boolean {
+    const u32 = this.#u32;
+    return (Atomics.load(u32, ST_SEQ >>> 2) & 1) !== 0 ||
+      u32[ST_JOURNAL_OP >>> 2] !== JOURNAL_NONE;
+  }
+
+  #begin(): void {
+    Atomics.add(this.#u32, ST_SEQ >>> 2, 1); // odd: readers retry
+  }
+
+  #end(): void {
+    this.#u32[ST_JOURNAL_OP >>> 2] = JOURNAL_NONE;
+    Atomics.add(this.#u32, ST_SEQ >>> 2, 1); // even: done
+  }
+
+  /** A mutation threw half-way (a bug or a corrupt segment): repair now, while we hold the lock. */
+  #fail(): void {
+    try {
+      this.repair();
+    } catch {
+      // Leave the seqlock odd: the next process to take the lock will try again.
+    }
+  }
+
+  /**
+   * Repairs the segment after a process died (or threw) in the middle of a mutation. Call with
+   * the exclusive lock held. It rebuilds the heap's free lists from the block headers, takes as
+   * live every used block that is a valid entry, settles the interrupted write from the journal
+   * (before its commit the new entry is dropped, after it the old one), frees every other block,
+   * and rebuilds the directory and the write order. Counters are kept.
+   *
+   * @returns What it found wrong and fixed.
+   */
+  repair(): string[] {
+    const u32 = this.#u32;
+    const f64 = this.#f64;
+    const heap = this.#heap;
+    const problems: string[] = [];
+    const seq = Atomics.load(u32, ST_SEQ >>> 2);
+    if ((seq & 1) === 0) Atomics.store(u32, ST_SEQ >>> 2, seq + 1); // readers keep off
+
+    const op = u32[ST_JOURNAL_OP >>> 2]!;
+    if (op !== JOURNAL_NONE || (seq & 1) !== 0) {
+      problems.push(
+        `interrupted ${
+          op === JOURNAL_PURGE ? "purge" : op === JOURNAL_WRITE ? "write" : "mutation"
+        }`,
+      );
+    }
+    problems.push(...heap.rebuild());
+
+    if (op === JOURNAL_PURGE) {
+      this.#purge();
+    } else {
+      let drop = 0;
+      if (op === JOURNAL_WRITE) {
+        drop = u32[ST_JOURNAL_PHASE >>> 2] === 1
+          ? u32[ST_JOURNAL_OLD >>> 2]!
+          : u32[ST_JOURNAL_NEW >>> 2]!;
+      }
+      const buckets = u32[ST_BUCKETS >>> 2]!;
+      const bucketCount = u32[ST_BUCKET_COUNT >>> 2]!;
+      let bucketsOk = false;
+      const live: number[] = [];
+      const seen = new Map<string, number>();
+      const orphans: number[] = [];
+      for (const block of heap.blocks()) {
+        if (block.free) continue;
+        if (
+          block.offset === buckets && bucketCount > 0 && (bucketCount & (bucketCount - 1)) === 0 &&
+          bucketCount * 4 <= block.size
+        ) {
+          bucketsOk = true;
+          continue;
+        }
+        if (block.offset !== drop && this.#isValidEntry(block.offset, block.size)) {
+          // Two entries of one name (corruption): keep the later write.
+          const key = this.#entryKey(block.offset);
+          const other = seen.get(key);
+          if (other === undefined) {
+            seen.set(key, live.length);
+            live.push(block.offset);
+            continue;
+          }
+          const previous = live[other]!;
+          if (f64[(block.offset + E_WRITTEN) >>> 3]! >= f64[(previous + E_WRITTEN) >>> 3]!) {
+            live[other] = block.offset;
+            orphans.push(previous);
+          } else {
+            orphans.push(block.offset);
+          }
+          problems.push(`two entries named ${key}`);
+          continue;
+        }
+        orphans.push(block.offset);
+      }
+      for (const block of orphans) {
+        u32[block >>> 2] = 0;
+        heap.free(block);
+      }
+      if (orphans.length > 0) problems.push(`freed ${orphans.length} unreachable block(s)`);
+
+      // Write order: by last write time, ties by position.
+      live.sort((a, b) => f64[(a + E_WRITTEN) >>> 3]! - f64[(b + E_WRITTEN) >>> 3]! || a - b);
+      u32[ST_ORDER_HEAD >>> 2] = 0;
+      u32[ST_ORDER_TAIL >>> 2] = 0;
+      for (const entry of live) this.#appendToOrder(entry);
+      u32[ST_ENTRIES >>> 2] = live.length;
+
+      let count = bucketCount;
+      if (!bucketsOk) {
+        problems.push("directory lost: rebuilt");
+        count = this.#initialBuckets();
+        while (count < live.length && count < 1 << 28) count *= 2;
+        let fresh = heap.alloc(count * 4);
+        while (fresh === NO_ROOM && count > 16) {
+          count >>>= 1;
+          fresh = heap.alloc(count * 4);
+        }
+        if (fresh === NO_ROOM) {
+          // Not even a small directory fits: drop the newest entries until one does.
+          while (fresh === NO_ROOM && live.length > 0) {
+            const victim = live.pop()!;
+            this.#unlinkFromOrder(victim);
+            u32[victim >>> 2] = 0;
+            heap.free(victim);
+            fresh = heap.alloc(count * 4);
+          }
+          u32[ST_ENTRIES >>> 2] = live.length;
+        }
+        u32[ST_BUCKETS >>> 2] = fresh;
+      }
+      this.#dir.rebuild(u32[ST_BUCKETS >>> 2]!, count, live);
+    }
+    u32[ST_REPAIRS >>> 2]!++;
+    u32[ST_JOURNAL_OP >>> 2] = JOURNAL_NONE;
+    u32[ST_JOURNAL_NEW >>> 2] = 0;
+    u32[ST_JOURNAL_OLD >>> 2] = 0;
+    u32[ST_JOURNAL_PHASE >>> 2] = 0;
+    Atomics.add(u32, ST_SEQ >>> 2, 1); // even again
+    return problems;
+  }
+
+  /** Whether the used block at `entry` (with `size` payload bytes) holds a well-formed entry. */
+  #isValidEntry(entry: number, size: number): boolean {
+    const u32 = this.#u32;
+    const tag = u32[entry >>> 2]!;
+    if ((tag & 0xff) !== ENTRY_TAG) return false;
+    const kind = (tag >>> 8) & 0xff;
+    const length = tag >>> 16;
+    if (kind === 0 || length === 0 || length > MAX_NAME_BYTES) return false;
+    const valueLength = u32[(entry + E_VALUE_LENGTH) >>> 2]!;
+    if (ENTRY_HEADER_BYTES + length + valueLength > size) return false;
+    const name = this.#u8.subarray(entry + ENTRY_HEADER_BYTES, entry + ENTRY_HEADER_BYTES + length);
+    if (hashBytes(name, length) !== u32[(entry + E_HASH) >>> 2]) return false;
+    const written = this.#f64[(entry + E_WRITTEN) >>> 3]!;
+    return Number.isFinite(written);
+  }
+
+  #entryKey(entry: number): string {
+    const length = this.#u32[entry >>> 2]! >>> 16;
+    const start = entry + ENTRY_HEADER_BYTES;
+    return JSON.stringify(new TextDecoder().decode(this.#u8.subarray(start, start + length)));
+  }
+
+  /**
+   * Checks the whole store: heap, directory, write order and counts. Takes the shared lock.
+   *
+   * @returns The problems found; empty when the store is consistent.
+   */
+  verify(): string[] {
+    this.#lock.lock(false);
+    try {
+      return this.#verify();
+    } finally {
+      this.#lock.unlock();
+    }
+  }
+
+  #verify(): string[] {
+    const u32 = this.#u32;
+    const problems = this.#heap.verify().map((p) => `heap: ${p}`);
+    if ((Atomics.load(u32, ST_SEQ >>> 2) & 1) !== 0) {
+      problems.push("a mutation is marked in progress");
+    }
+    const used = new Map<number, number>();
+    for (const block of this.#heap.blocks()) if (!block.free) used.set(block.offset, block.size);
+    const entries = u32[ST_ENTRIES >>> 2]!;
+    const buckets = u32[ST_BUCKETS >>> 2]!;
+    const count = u32[ST_BUCKET_COUNT >>> 2]!;
+    if (
+      !used.has(buckets) || count === 0 || (count & (count - 1)) !== 0 ||
+      used.get(buckets)! < count * 4
+    ) {
+      problems.push(`directory: bucket array at ${buckets} (${count} buckets) is not a live block`);
+      return problems;
+    }
+    // Every entry reachable from the directory, once, in its right bucket.
+    const reached = new Set<number>();
+    for (let b = 0; b < count && problems.length < 100; b++) {
+      let entry = u32[(buckets >>> 2) + b]!;
+      for (let steps = 0; entry !== 0; steps++) {
+        if (steps > entries || reached.has(entry)) {
+          problems.push(`directory: bucket ${b} has a cycle or too many entries`);
+          break;
+        }
+        const size = used.get(entry);
+        if (size === undefined || !this.#isValidEntry(entry, size)) {
+          problems.push(`directory: bucket ${b} links to ${entry}, not a valid entry`);
+          break;
+        }
+        if ((u32[(entry + E_HASH) >>> 2]! & (count - 1)) !== b) {
+          problems.push(`directory: entry ${entry} is in bucket ${b}, not its own`);
+        }
+        reached.add(entry);
+        entry = u32[(entry + E_HASH_NEXT) >>> 2]!;
+      }
+    }
+    if (reached.size !== entries) {
+      problems.push(`directory: ${reached.size} entries reachable, header counts ${entries}`);
+    }
+    // Write order: a doubly linked list over exactly the same entries, oldest first.
+    let entry = u32[ST_ORDER_HEAD >>> 2]!;
+    let prev = 0;
+    let listed = 0;
+    let lastWritten = -Infinity;
+    while (entry !== 0) {
+      if (listed > entries || !reached.has(entry)) {
+        problems.push(`write order: ${entry} is not a live entry, or the list is too long`);
+        break;
+      }
+      if (u32[(entry + E_ORDER_PREV) >>> 2] !== prev) {
+        problems.push(`write order: bad back link at ${entry}`);
+      }
+      const written = this.#f64[(entry + E_WRITTEN) >>> 3]!;
+      if (written < lastWritten) {
+        problems.push(`write order: ${entry} is older than the one before it`);
+      }
+      lastWritten = written;
+      prev = entry;
+      listed++;
+      entry = u32[(entry + E_ORDER_NEXT) >>> 2]!;
+    }
+    if (prev !== u32[ST_ORDER_TAIL >>> 2]) problems.push("write order: tail is not the last entry");
+    if (listed !== entries && problems.length === 0) {
+      problems.push(`write order: ${listed} entries listed, header counts ${entries}`);
+    }
+    // Every used block is the directory or a reachable entry: nothing leaks.
+    const leaked = used.size - 1 - reached.size;
+    if (leaked > 0) problems.push(`heap: ${leaked} used block(s) belong to no entry`);
+    return problems;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Statistics
+
+  /** Adds this process's read counts to the shared counters. */
+  flushCounters(): void {
+    if (this.#hits > 0) Atomics.add(this.#u64, ST_HITS >>> 3, BigInt(this.#hits));
+    if (this.#misses > 0) Atomics.add(this.#u64, ST_MISSES >>> 3, BigInt(this.#misses));
+    this.#hits = 0;
+    this.#misses = 0;
+  }
+
+  /** Figures for the whole store, shared by all processes. */
+  stats(): StoreStats {
+    this.flushCounters();
+    this.#lock.lock(false);
+    try {
+      const heap = this.#heap.stats();
+      const u32 = this.#u32;
+      const counter = (at: number) => Number(Atomics.load(this.#u64, at >>> 3));
+      return {
+        entries: u32[ST_ENTRIES >>> 2]!,
+        bytesUsed: this.#size - heap.free,
+        bytesFree: heap.free,
+        capacity: this.#size,
+        largestFree: Math.max(0, heap.largestFree - ENTRY_HEADER_BYTES),
+        watermark: this.#watermarkBytes(),
+        autoclean: this.autoclean,
+        writes: counter(ST_WRITES),
+        hits: counter(ST_HITS),
+        misses: counter(ST_MISSES),
+        evictions: counter(ST_EVICTIONS),
+        deletes: counter(ST_DELETES),
+        repairs: u32[ST_REPAIRS >>> 2]!,
+      };
+    } finally {
+      this.#lock.unlock();
+    }
+  }
+}
+
+const RETRY: unique symbol = Symbol("retry");
