@@ -1,52 +1,98 @@
 /**
- * memalloc demo: a Deno process and a Bun process share one segment; each sees what the other
- * wrote. Run with `npm run demo` (or `deno run -A demo.ts`).
+ * memalloc demo: Deno and Bun processes share one store. Each writes values and reads what the
+ * others wrote; then the store fills up and evicts its oldest entries at the watermark.
+ *
+ * Run with `npm run demo` (or `deno run -A demo.ts`).
  *
  * @module
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { Segment } from "./ffi/segment.ts";
+import { Memalloc } from "./mod.ts";
 import { runtime } from "./ffi/runtime.ts";
 
-const NAME = "demo";
-const SLOT = 4096; // where the message lives in the segment: [u32 length][UTF-8 bytes]
-const [role] = (globalThis as { process?: { argv: string[] } }).process!.argv.slice(2);
+const STORE = "demo";
+const OPTIONS = { maxMemory: 256 * 1024, autoclean: 0.8 };
+const [role, ...args] = (globalThis as { process?: { argv: string[] } }).process!.argv.slice(2);
+const who = `${runtime}[${process.pid}]`;
 
-function append(text: string): string {
-  using segment = Segment.open(NAME, { size: 1 << 20 });
-  segment.lock();
-  try {
-    const view = new DataView(segment.buffer);
-    const bytes = new Uint8Array(segment.buffer);
-    const length = view.getUint32(SLOT, true);
-    const before = new TextDecoder().decode(bytes.subarray(SLOT + 4, SLOT + 4 + length));
-    const after = new TextEncoder().encode(before + text);
-    bytes.set(after, SLOT + 4);
-    view.setUint32(SLOT, after.length, true);
-    return before;
-  } finally {
-    segment.unlock();
+function child(step: string): void {
+  using store = Memalloc.open(STORE, OPTIONS);
+  if (step === "bun-writes") {
+    store.write("greeting", `hello from ${who}`);
+    store.write("session:42", { user: "ada", roles: ["admin"], since: new Date("2026-01-01") });
+    store.write("hits", new Map([["/", 10], ["/about", 3]]));
+    console.log(`  ${who} wrote greeting, session:42 (an object), hits (a Map)`);
+  } else if (step === "deno-reads") {
+    console.log(`  ${who} read greeting   = ${JSON.stringify(store.read("greeting"))}`);
+    console.log(`  ${who} read session:42 =`, store.read("session:42"));
+    const hits = store.read<Map<string, number>>("hits")!;
+    hits.set("/", hits.get("/")! + 1);
+    store.write("hits", hits);
+    store.write("reply", new TextEncoder().encode(`bytes from ${who}`));
+    console.log(`  ${who} bumped hits["/"] to ${hits.get("/")} and wrote reply (bytes)`);
+  } else if (step === "bun-reads") {
+    console.log(`  ${who} read hits       =`, store.read("hits"));
+    const reply = store.read<Uint8Array>("reply")!;
+    console.log(
+      `  ${who} read reply      = ${reply.constructor.name} "${new TextDecoder().decode(reply)}"`,
+    );
   }
+  void args;
 }
 
-if (role === "child") {
-  const saw = append(` + ${runtime} (pid ${process.pid})`);
-  console.log(`  ${runtime} process ${process.pid} saw: "${saw}"`);
-} else {
-  Segment.unlink(NAME);
+function main(): void {
   const root = fileURLToPath(new URL(".", import.meta.url));
-  const bin = (n: string) =>
-    existsSync(`${root}node_modules/.bin/${n}`) ? `${root}node_modules/.bin/${n}` : n;
+  const bin = (name: string) =>
+    existsSync(`${root}node_modules/.bin/${name}`) ? `${root}node_modules/.bin/${name}` : name;
   const script = fileURLToPath(import.meta.url);
-  console.log(`memalloc demo: segment /dev/shm/memalloc.${NAME}, shared by Deno and Bun\n`);
-  append(`written by ${runtime} (pid ${process.pid})`);
-  for (const child of ["bun", "deno", "bun"]) {
-    const argv = child === "deno" ? ["run", "-A", script, "child"] : [script, "child"];
-    const result = spawnSync(bin(child), argv, { stdio: "inherit" });
-    if (result.status !== 0) throw new Error(`${child} child failed`);
+  const spawn = (rt: "deno" | "bun", step: string) => {
+    const argv = rt === "deno" ? ["run", "-A", script, step] : [script, step];
+    const result = spawnSync(bin(rt), argv, { stdio: "inherit" });
+    if (result.status !== 0) throw new Error(`${rt} ${step} failed`);
+  };
+
+  Memalloc.unlink(STORE);
+  using store = Memalloc.open(STORE, OPTIONS);
+  console.log(`memalloc demo: store "${STORE}" at /dev/shm/memalloc.${STORE}`);
+  console.log(
+    `  ${store.maxMemory / 1024} KiB, evicts down to ${store.autoclean * 100}% when full\n`,
+  );
+
+  console.log("1. Processes of both runtimes share values:");
+  spawn("bun", "bun-writes");
+  spawn("deno", "deno-reads");
+  spawn("bun", "bun-reads");
+
+  console.log("\n2. The store fills up: the oldest entries are evicted at the watermark:");
+  let page = 0;
+  while (store.stats().evictions === 0) store.write(`page:${page++}`, "<html>".padEnd(4000, "."));
+  let stats = store.stats();
+  const oldest = Array.from({ length: page }, (_, i) => `page:${i}`).find((n) => store.read(n));
+  console.log(`  ${who} wrote ${page} pages of 4 KB; ${stats.evictions} oldest entries evicted`);
+  console.log(
+    `  first entries gone: greeting = ${store.read("greeting")}; oldest page left: ${oldest}`,
+  );
+  console.log(
+    `  usage ${(stats.bytesUsed / 1024).toFixed(0)} KiB, watermark ${
+      (stats.watermark / 1024).toFixed(0)
+    } KiB`,
+  );
+
+  console.log("\n3. Final stats(), shared by every process:");
+  store.write("last", "written after eviction");
+  store.read("nothing-here");
+  stats = store.stats();
+  for (const key of ["entries", "bytesUsed", "bytesFree", "capacity", "watermark"] as const) {
+    console.log(`  ${key.padEnd(10)} ${stats[key].toLocaleString("en-US")}`);
   }
-  console.log(`\n  final: "${append("")}"`);
-  Segment.unlink(NAME);
+  for (const key of ["writes", "hits", "misses", "evictions", "deletes", "repairs"] as const) {
+    console.log(`  ${key.padEnd(10)} ${stats[key].toLocaleString("en-US")}`);
+  }
+  store.close();
+  Memalloc.unlink(STORE);
 }
+
+if (role === undefined) main();
+else child(role);

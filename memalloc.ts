@@ -1,0 +1,608 @@
+/**
+ * The memalloc store: named values in a shared-memory segment that every process on the
+ * machine can open, from Deno and from Bun.
+ *
+ * @module
+ */
+import { decodeValue, encodeValue, KIND_BYTES, KIND_CBOR, KIND_STRING } from "./allocator/codec.ts";
+import { MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from "./allocator/layout.ts";
+import { type EntryInfo, Store, type StoreStats } from "./allocator/store.ts";
+import { MemallocError } from "./errors.ts";
+import { describe, Segment } from "./ffi/segment.ts";
+
+/** Default segment size: 50 MiB, as in the original PHP library. */
+export const DEFAULT_MAX_MEMORY: number = 50 * 1024 * 1024;
+/** Default eviction watermark: usage is brought down to 80% of the segment. */
+export const DEFAULT_AUTOCLEAN = 0.8;
+/** Name of the store the module-level functions use. */
+export const DEFAULT_STORE = "default";
+
+/** Options for {@linkcode Memalloc.open}. They apply when the call creates the store. */
+export interface MemallocOptions {
+  /**
+   * Segment size in bytes, from 64 KiB to 4 GiB (default 50 MiB). It is reserved in
+   * `/dev/shm` when the store is created. An existing store keeps its size.
+   */
+  maxMemory?: number;
+  /**
+   * Eviction watermark, a fraction in (0, 1] (default 0.8): a write that does not fit, and
+   * `clean()`, evict the oldest entries until usage is at or below `autoclean × maxMemory`.
+   * An existing store keeps its watermark.
+   */
+  autoclean?: number;
+  /** Permission bits of a new segment (default `0o600`: the owner only). */
+  mode?: number;
+}
+
+/** Figures for a whole store, shared by every process that has it open. */
+export interface MemallocStats extends StoreStats {
+  /** The store name. */
+  name: string;
+  /** When the store's segment was created (ms since the epoch). */
+  createdAt: number;
+}
+
+/** What is known of one entry without reading its value. */
+export interface MemallocEntryInfo {
+  /** How the value is stored: raw text, raw bytes, or CBOR for anything else. */
+  kind: "string" | "bytes" | "cbor";
+  /** Stored size of the value in bytes. */
+  size: number;
+  /** When the name was first written (ms since the epoch); kept across overwrites. */
+  created: number;
+  /** When it was last written (ms since the epoch). */
+  written: number;
+}
+
+const KIND_NAMES: Record<number, MemallocEntryInfo["kind"]> = {
+  [KIND_STRING]: "string",
+  [KIND_BYTES]: "bytes",
+  [KIND_CBOR]: "cbor",
+};
+const OPTION_KEYS = new Set(["maxMemory", "autoclean", "mode"]);
+const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+
+/** Reads a value out of segment memory: strings decode in place, everything else is copied. */
+function readValue(
+  kind: number,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): string | Uint8Array | Cbor {
+  if (kind === KIND_STRING) return utf8.decode(bytes.subarray(start, end));
+  if (kind === KIND_BYTES) return bytes.slice(start, end);
+  return new Cbor(kind, bytes.slice(start, end));
+}
+
+/** CBOR bytes copied out of the segment, decoded only once the read is known to be whole. */
+class Cbor {
+  constructor(readonly kind: number, readonly bytes: Uint8Array) {}
+}
+
+function checkOptions(options: unknown): Required<MemallocOptions> {
+  if (options === undefined) {
+    return { maxMemory: DEFAULT_MAX_MEMORY, autoclean: DEFAULT_AUTOCLEAN, mode: 0o600 };
+  }
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new TypeError(`Store options must be an object, got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key)) {
+      throw new TypeError(
+        `Unknown store option "${key}": the options are maxMemory, autoclean and mode`,
+      );
+    }
+  }
+  const { maxMemory = DEFAULT_MAX_MEMORY, autoclean = DEFAULT_AUTOCLEAN, mode = 0o600 } =
+    options as MemallocOptions;
+  if (typeof maxMemory !== "number" || !Number.isInteger(maxMemory)) {
+    throw new TypeError(`maxMemory must be an integer number of bytes, got ${describe(maxMemory)}`);
+  }
+  if (maxMemory < MIN_SEGMENT_SIZE || maxMemory > MAX_SEGMENT_SIZE) {
+    throw new RangeError(
+      `maxMemory ${maxMemory} is out of range: it must be from ${MIN_SEGMENT_SIZE} to ${MAX_SEGMENT_SIZE} bytes`,
+    );
+  }
+  if (typeof autoclean !== "number" || Number.isNaN(autoclean)) {
+    throw new TypeError(`autoclean must be a number in (0, 1], got ${describe(autoclean)}`);
+  }
+  if (!(autoclean > 0 && autoclean <= 1)) {
+    throw new RangeError(`autoclean must be in (0, 1], got ${autoclean}`);
+  }
+  return { maxMemory, autoclean, mode };
+}
+
+/**
+ * A named store of values in shared memory. Every process that opens the same name, from Deno
+ * or from Bun, sees the same entries; they outlive the processes that wrote them, until
+ * {@linkcode Memalloc.purge}, {@linkcode Memalloc.unlink} or a reboot.
+ *
+ * Values: strings and `Uint8Array`s are stored as they are; any other value that cbor-x can
+ * encode (numbers, booleans, null, arrays, plain objects, Date, Map, Set, bigint, typed arrays)
+ * is stored as CBOR and comes back equal.
+ *
+ * Reads take no lock (a seqlock makes them retry while a writer is at work); writes take an
+ * exclusive `flock` that the kernel releases if the writer dies, and a writer killed half-way is
+ * repaired by the next process to take the lock.
+ *
+ * @example Open a store, write, read, close
+ * ```ts
+ * import { Memalloc } from "./memalloc.ts";
+ *
+ * const name = `doc-${crypto.randomUUID()}`;
+ * using store = Memalloc.open(name, { maxMemory: 1024 * 1024 });
+ * store.write("user:1", { name: "Ada", visits: 3 });
+ * console.log(store.read("user:1")); // { name: "Ada", visits: 3 }
+ * console.log(store.delete("user:1")); // true
+ * Memalloc.unlink(name);
+ * ```
+ */
+export class Memalloc {
+  /** The store name. */
+  readonly name: string;
+  /** The segment size in bytes: the store's real size, whatever was asked. */
+  readonly maxMemory: number;
+  /** The store's eviction watermark, a fraction of `maxMemory`. */
+  readonly autoclean: number;
+  #segment: Segment;
+  #store: Store | null;
+
+  private constructor(segment: Segment, store: Store) {
+    this.name = segment.name;
+    this.#segment = segment;
+    this.#store = store;
+    this.maxMemory = segment.size;
+    this.autoclean = store.autoclean;
+  }
+
+  /**
+   * Opens the store called `name`, creating it if it does not exist. A store that exists keeps
+   * its size and watermark ({@linkcode Memalloc.maxMemory}, {@linkcode Memalloc.autoclean}
+   * report them). Each open store has its own descriptor and lock: open one per Worker.
+   *
+   * @param name Store name: 1 to 246 UTF-8 bytes without `/` (`/dev/shm/memalloc.<name>`).
+   * @param options `maxMemory`, `autoclean` and `mode` for a store this call creates.
+   * @returns The open store; close it with {@linkcode Memalloc.close} or `using`.
+   * @throws {TypeError} For a bad name or option type, or an unknown option.
+   * @throws {RangeError} For a name too long or an option out of range.
+   * @throws {MemallocError} When the segment cannot be opened (`EACCES`, `ENOSPC`, ...), is not
+   * a memalloc segment, or has a newer layout.
+   *
+   * @example Settings of an existing store win
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using first = Memalloc.open(name, { maxMemory: 1 << 20, autoclean: 0.5 });
+   * using second = Memalloc.open(name, { maxMemory: 8 << 20 });
+   * console.log(second.maxMemory, second.autoclean); // 1048576 0.5
+   * Memalloc.unlink(name);
+   * ```
+   */
+  static open(name: string = DEFAULT_STORE, options?: MemallocOptions): Memalloc {
+    const { maxMemory, autoclean, mode } = checkOptions(options);
+    const segment = Segment.open(name, { size: maxMemory, mode });
+    try {
+      const store = Store.open(segment.buffer, {
+        lock: (exclusive) => segment.lock(exclusive),
+        unlock: () => segment.unlock(),
+      }, autoclean);
+      return new Memalloc(segment, store);
+    } catch (error) {
+      segment.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Removes a store's segment. Processes that have it open keep using it until they close it;
+   * the next open creates a new, empty store.
+   *
+   * @param name The store name.
+   * @returns Whether there was such a store.
+   * @throws {TypeError} For a bad name.
+   * @throws {MemallocError} When the segment cannot be removed (`EACCES`).
+   *
+   * @example Remove a store
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * Memalloc.open(name, { maxMemory: 1 << 20 }).close();
+   * console.log(Memalloc.unlink(name), Memalloc.unlink(name)); // true false
+   * ```
+   */
+  static unlink(name: string): boolean {
+    return Segment.unlink(name);
+  }
+
+  /**
+   * Whether a store exists.
+   *
+   * @param name The store name.
+   * @returns `true` when its segment exists.
+   * @throws {TypeError} For a bad name.
+   *
+   * @example Check for a store
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * console.log(Memalloc.exists(`doc-${crypto.randomUUID()}`)); // false
+   * ```
+   */
+  static exists(name: string): boolean {
+    return Segment.exists(name);
+  }
+
+  #open(): Store {
+    const store = this.#store;
+    if (store === null) {
+      throw new MemallocError(`Store "${this.name}" is closed`, {
+        code: "ERR_MEMALLOC_CLOSED",
+        store: this.name,
+      });
+    }
+    return store;
+  }
+
+  /**
+   * Writes a value under a name, replacing any earlier value in one step: readers in other
+   * processes see the old value or the new one, never a mix. When the store is full, the
+   * oldest-written entries are evicted until usage is at the watermark and the value fits.
+   *
+   * @param name Entry name: a non-empty string of at most 250 UTF-8 bytes.
+   * @param value A string, a `Uint8Array`, or any value cbor-x can encode.
+   * @throws {TypeError} For a bad name, or a value that cannot be stored (a function, a
+   * symbol, `undefined`, ...); nothing is written.
+   * @throws {RangeError} For a name too long, or a value too large for the store even when
+   * empty; nothing is written or evicted.
+   * @throws {MemallocError} When the store is closed or its lock fails.
+   *
+   * @example Write and overwrite
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.write("greeting", "Foobar");
+   * store.write("greeting", store.read<string>("greeting") + "123");
+   * console.log(store.read("greeting")); // Foobar123
+   * Memalloc.unlink(name);
+   * ```
+   */
+  write(name: string, value: unknown): void {
+    const store = this.#open();
+    const { kind, bytes } = encodeValue(value);
+    store.write(name, kind, bytes);
+  }
+
+  /**
+   * Reads the value written under a name.
+   *
+   * @param name Entry name.
+   * @returns The value (strings as strings, bytes as a new `Uint8Array`, other values decoded
+   * from CBOR), or `undefined` when there is no such entry.
+   * @throws {TypeError} For a bad name.
+   * @throws {MemallocError} When the store is closed.
+   *
+   * @example Read a missing name
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * console.log(store.read("nothing here")); // undefined
+   * Memalloc.unlink(name);
+   * ```
+   */
+  read<T = unknown>(name: string): T | undefined {
+    const value = this.#open().read(name, readValue);
+    return (value instanceof Cbor ? decodeValue(value.kind, value.bytes) : value) as T | undefined;
+  }
+
+  /**
+   * Removes an entry.
+   *
+   * @param name Entry name.
+   * @returns Whether there was such an entry.
+   * @throws {TypeError} For a bad name.
+   * @throws {MemallocError} When the store is closed.
+   *
+   * @example Delete an entry
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.write("a", 1);
+   * console.log(store.delete("a"), store.delete("a")); // true false
+   * Memalloc.unlink(name);
+   * ```
+   */
+  delete(name: string): boolean {
+    return this.#open().delete(name);
+  }
+
+  /**
+   * Kind, size and timestamps of an entry, without reading its value.
+   *
+   * @param name Entry name.
+   * @returns The entry's metadata, or `undefined` when there is no such entry.
+   * @throws {TypeError} For a bad name.
+   * @throws {MemallocError} When the store is closed.
+   *
+   * @example Creation and write times
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.write("a", new Uint8Array([1, 2, 3]));
+   * const info = store.info("a")!;
+   * console.log(info.kind, info.size, info.created <= info.written); // bytes 3 true
+   * Memalloc.unlink(name);
+   * ```
+   */
+  info(name: string): MemallocEntryInfo | undefined {
+    const info: EntryInfo | undefined = this.#open().info(name);
+    if (info === undefined) return undefined;
+    return {
+      kind: KIND_NAMES[info.kind] ?? "cbor",
+      size: info.size,
+      created: info.created,
+      written: info.written,
+    };
+  }
+
+  /**
+   * Evicts the oldest-written entries until usage is at or below the watermark
+   * (`autoclean × maxMemory`). Does nothing when usage is already there.
+   *
+   * @returns The number of entries evicted.
+   * @throws {MemallocError} When the store is closed.
+   *
+   * @example Clean a store below its watermark
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.write("a", "x");
+   * console.log(store.clean()); // 0
+   * Memalloc.unlink(name);
+   * ```
+   */
+  clean(): number {
+    return this.#open().clean();
+  }
+
+  /**
+   * Removes every entry now. Counters (writes, hits, ...) are kept.
+   *
+   * @returns The number of entries removed.
+   * @throws {MemallocError} When the store is closed.
+   *
+   * @example Empty a store
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.write("a", 1);
+   * store.write("b", 2);
+   * console.log(store.purge(), store.stats().entries); // 2 0
+   * Memalloc.unlink(name);
+   * ```
+   */
+  purge(): number {
+    return this.#open().purge();
+  }
+
+  /**
+   * Figures for the whole store: entries, bytes used and free, capacity, largest free block,
+   * watermark, and the counters all processes share (writes, hits, misses, evictions,
+   * deletes, repairs). Each process adds its hits and misses to the shared counters every 256
+   * reads and whenever it calls `stats()` or `close()`.
+   *
+   * @returns The figures.
+   * @throws {MemallocError} When the store is closed.
+   *
+   * @example Read the figures
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.write("a", "x");
+   * store.read("a");
+   * const { entries, writes, hits } = store.stats();
+   * console.log(entries, writes, hits); // 1 1 1
+   * Memalloc.unlink(name);
+   * ```
+   */
+  stats(): MemallocStats {
+    return { name: this.name, createdAt: this.#segment.createdAt, ...this.#open().stats() };
+  }
+
+  /**
+   * Checks the whole segment (heap, directory, write order, counts) and returns what is wrong.
+   *
+   * @returns Problems found; empty when the store is consistent.
+   * @throws {MemallocError} When the store is closed.
+   *
+   * @example Verify a store
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * console.log(store.verify()); // []
+   * Memalloc.unlink(name);
+   * ```
+   */
+  verify(): string[] {
+    return this.#open().verify();
+  }
+
+  /**
+   * Closes this handle: adds its read counts to the shared counters, unmaps the segment and
+   * closes its descriptor. The entries stay for other processes and later opens. Safe to call
+   * twice; later calls on this handle throw `ERR_MEMALLOC_CLOSED`.
+   *
+   * @example Close twice
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * const store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.close();
+   * store.close();
+   * Memalloc.unlink(name);
+   * ```
+   */
+  close(): void {
+    const store = this.#store;
+    if (store === null) return;
+    this.#store = null;
+    store.flushCounters();
+    this.#segment.close();
+  }
+
+  /** Same as {@linkcode Memalloc.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+let defaultStore: Memalloc | undefined;
+
+/**
+ * The default store (`"default"`, 50 MiB, watermark 0.8) that the module-level functions use,
+ * opened on first use and kept open.
+ *
+ * @returns The default store.
+ * @throws {MemallocError} When it cannot be opened.
+ *
+ * @example Figures of the default store
+ * ```ts
+ * import { defaultMemalloc } from "./memalloc.ts";
+ *
+ * console.log(defaultMemalloc().maxMemory); // 52428800
+ * ```
+ */
+export function defaultMemalloc(): Memalloc {
+  if (defaultStore === undefined) defaultStore = Memalloc.open(DEFAULT_STORE);
+  return defaultStore;
+}
+
+/**
+ * Writes a value in the default store; see {@linkcode Memalloc.write}.
+ *
+ * @param name Entry name: a non-empty string of at most 250 UTF-8 bytes.
+ * @param value A string, a `Uint8Array`, or any value cbor-x can encode.
+ * @throws {TypeError} For a bad name or a value that cannot be stored.
+ * @throws {RangeError} For a name too long or a value too large for the store.
+ *
+ * @example The PHP library's example, line for line
+ * ```ts
+ * import * as memalloc from "./mod.ts";
+ *
+ * memalloc.write("var1", "Foobar");
+ * let data = memalloc.read("var1");
+ * data += "123";
+ * memalloc.write("var1", data);
+ * console.log(memalloc.read("var1")); // Foobar123
+ * memalloc.delete("var1");
+ * ```
+ */
+export function write(name: string, value: unknown): void {
+  defaultMemalloc().write(name, value);
+}
+
+/**
+ * Reads a value from the default store; see {@linkcode Memalloc.read}.
+ *
+ * @param name Entry name.
+ * @returns The value, or `undefined` when there is no such entry.
+ * @throws {TypeError} For a bad name.
+ *
+ * @example Read what another process wrote
+ * ```ts
+ * import { read } from "./mod.ts";
+ *
+ * const config = read<{ theme: string }>("config");
+ * console.log(config?.theme ?? "no config yet");
+ * ```
+ */
+export function read<T = unknown>(name: string): T | undefined {
+  return defaultMemalloc().read<T>(name);
+}
+
+/**
+ * Removes an entry from the default store; see {@linkcode Memalloc.delete}. `mod.ts` exports
+ * it as `delete` too.
+ *
+ * @param name Entry name.
+ * @returns Whether there was such an entry.
+ * @throws {TypeError} For a bad name.
+ *
+ * @example Delete an entry
+ * ```ts
+ * import * as memalloc from "./mod.ts";
+ *
+ * memalloc.write("doc-temp", 1);
+ * console.log(memalloc.delete("doc-temp")); // true
+ * ```
+ */
+export function remove(name: string): boolean {
+  return defaultMemalloc().delete(name);
+}
+
+/**
+ * Evicts the oldest entries of the default store until usage is at the watermark; see
+ * {@linkcode Memalloc.clean}.
+ *
+ * @returns The number of entries evicted.
+ *
+ * @example Clean the default store
+ * ```ts
+ * import { clean } from "./mod.ts";
+ *
+ * console.log(clean() >= 0); // true
+ * ```
+ */
+export function clean(): number {
+  return defaultMemalloc().clean();
+}
+
+/**
+ * Removes every entry of the default store now; see {@linkcode Memalloc.purge}.
+ *
+ * @returns The number of entries removed.
+ *
+ * @example Purge the default store
+ * ```ts
+ * import { purge } from "./mod.ts";
+ *
+ * console.log(purge() >= 0); // true
+ * ```
+ */
+export function purge(): number {
+  return defaultMemalloc().purge();
+}
+
+/**
+ * Figures for the default store; see {@linkcode Memalloc.stats}.
+ *
+ * @returns The figures.
+ *
+ * @example Entries in the default store
+ * ```ts
+ * import { stats } from "./mod.ts";
+ *
+ * console.log(stats().capacity); // 52428800
+ * ```
+ */
+export function stats(): MemallocStats {
+  return defaultMemalloc().stats();
+}

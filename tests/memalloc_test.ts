@@ -1,0 +1,315 @@
+import assert from "node:assert/strict";
+import * as memalloc from "../mod.ts";
+import { Memalloc, MemallocError } from "../mod.ts";
+import { test } from "./_harness.ts";
+import { run, RUNTIMES, start, uniqueName } from "./_spawn.ts";
+import { sampleValues } from "./_values.ts";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const lastJson = (stdout: string) => JSON.parse(stdout.trim().split("\n").at(-1)!);
+
+/** Opens a fresh store for one test and removes it afterwards. */
+async function withStore(
+  options: { maxMemory?: number; autoclean?: number },
+  body: (store: Memalloc, name: string) => void | Promise<void>,
+): Promise<void> {
+  const name = uniqueName("store");
+  const store = Memalloc.open(name, { maxMemory: MiB, ...options });
+  try {
+    await body(store, name);
+  } finally {
+    store.close();
+    Memalloc.unlink(name);
+  }
+}
+
+test("memalloc module functions run the PHP example verbatim and print Foobar123", async () => {
+  for (const runtime of RUNTIMES) {
+    const { stdout } = await run(runtime, "_seed_example.ts", []);
+    assert.equal(stdout, "Foobar123\n", `${runtime}: ${stdout}`);
+  }
+  assert.equal(memalloc.read("var1"), undefined, "the example deletes var1 at the end");
+});
+
+test("memalloc module delete is the same function as remove", () => {
+  assert.equal(memalloc.delete, memalloc.remove);
+});
+
+test("Memalloc.read returns every value kind equal to what Memalloc.write stored", async () => {
+  await withStore({ maxMemory: 4 * MiB }, (store) => {
+    for (const [name, value] of Object.entries(sampleValues())) store.write(name, value);
+    for (const [name, value] of Object.entries(sampleValues())) {
+      assert.deepStrictEqual(store.read(name), value, name);
+    }
+    assert.equal(store.read("missing"), undefined);
+    assert.equal(store.info("string")!.kind, "string");
+    assert.equal(store.info("bytes")!.kind, "bytes");
+    assert.equal(store.info("map")!.kind, "cbor");
+  });
+});
+
+test("Memalloc.read of bytes returns a new Uint8Array, not a view of shared memory", async () => {
+  await withStore({}, (store) => {
+    store.write("b", new Uint8Array([1, 2, 3]));
+    const first = store.read<Uint8Array>("b")!;
+    first[0] = 99;
+    assert.deepEqual(store.read("b"), new Uint8Array([1, 2, 3]));
+    assert.equal(first.buffer.byteLength, 3);
+  });
+});
+
+test("Memalloc values written by Bun are read equal by Deno, and the other way round", async () => {
+  for (const [writer, reader] of [["bun", "deno"], ["deno", "bun"]] as const) {
+    const name = uniqueName("cross");
+    try {
+      await run(writer, "_store_child.ts", ["write-samples", name]);
+      const out = lastJson((await run(reader, "_store_child.ts", ["read-samples", name])).stdout);
+      assert.deepEqual(out.failures, [], `${writer} -> ${reader}`);
+      assert.equal(out.checked, Object.keys(sampleValues()).length);
+    } finally {
+      Memalloc.unlink(name);
+    }
+  }
+});
+
+test("Memalloc.write evicts the oldest entries first and stays under the watermark", async () => {
+  await withStore({ maxMemory: 256 * KiB, autoclean: 0.6 }, (store) => {
+    let i = 0;
+    while (store.stats().evictions === 0) store.write(`k${i++}`, "v".repeat(900));
+    const stats = store.stats();
+    assert.ok(stats.bytesUsed <= stats.watermark + 1024);
+    assert.equal(store.read("k0"), undefined, "the oldest is gone");
+    assert.equal(store.read(`k${i - 1}`), "v".repeat(900), "the newest stays");
+    assert.deepEqual(store.verify(), []);
+  });
+});
+
+test("Memalloc.clean brings usage to the watermark; a too-big value is refused and nothing lost", async () => {
+  await withStore({ maxMemory: 256 * KiB, autoclean: 1 }, (store) => {
+    for (let i = 0; i < 200; i++) store.write(`k${i}`, "v".repeat(1000));
+    const before = store.stats();
+    assert.throws(() => store.write("huge", "x".repeat(300 * KiB)), {
+      name: "RangeError",
+      message: /Cannot write "huge": 307200 bytes do not fit in the store even when empty/,
+    });
+    assert.deepEqual(store.stats().entries, before.entries);
+    assert.equal(store.read("k0"), "v".repeat(1000));
+  });
+  await withStore({ maxMemory: 256 * KiB, autoclean: 0.5 }, (store) => {
+    for (let i = 0; i < 190; i++) store.write(`k${i}`, "v".repeat(1000)); // ~200 of 256 KiB
+    assert.equal(store.stats().evictions, 0);
+    assert.ok(store.stats().bytesUsed > store.stats().watermark);
+    const evicted = store.clean();
+    assert.ok(evicted > 0);
+    assert.ok(store.stats().bytesUsed <= store.stats().watermark);
+    assert.equal(store.read("k189"), "v".repeat(1000));
+    assert.equal(store.read("k0"), undefined);
+    assert.equal(store.clean(), 0);
+  });
+});
+
+test("Memalloc.purge removes every entry at once", async () => {
+  await withStore({}, (store) => {
+    for (let i = 0; i < 50; i++) store.write(`k${i}`, i);
+    assert.equal(store.purge(), 50);
+    assert.equal(store.stats().entries, 0);
+    assert.equal(store.read("k1"), undefined);
+    assert.deepEqual(store.verify(), []);
+  });
+});
+
+test("Memalloc.info keeps the creation time across overwrites and updates the write time", async () => {
+  await withStore({}, async (store) => {
+    store.write("a", "one");
+    const first = store.info("a")!;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    store.write("a", "two");
+    const second = store.info("a")!;
+    assert.equal(second.created, first.created);
+    assert.ok(second.written > first.written);
+    assert.equal(second.size, 3);
+    assert.equal(store.info("missing"), undefined);
+  });
+});
+
+test("Memalloc.stats counts writes, hits and misses across handles", async () => {
+  await withStore({}, (store, name) => {
+    store.write("a", 1);
+    store.read("a");
+    store.read("b");
+    using other = Memalloc.open(name);
+    other.read("a");
+    other.close();
+    const stats = store.stats();
+    assert.equal(stats.writes, 1);
+    assert.equal(stats.hits, 2);
+    assert.equal(stats.misses, 1);
+    assert.equal(stats.entries, 1);
+    assert.equal(stats.capacity, MiB);
+    assert.equal(stats.autoclean, 0.8);
+    assert.equal(stats.name, name);
+  });
+});
+
+test("Memalloc.open of an existing store keeps its size and watermark", async () => {
+  await withStore({ maxMemory: MiB, autoclean: 0.5 }, (_store, name) => {
+    using again = Memalloc.open(name, { maxMemory: 8 * MiB, autoclean: 0.9 });
+    assert.equal(again.maxMemory, MiB);
+    assert.equal(again.autoclean, 0.5);
+  });
+});
+
+test("Memalloc rejects bad names and values with TypeError or RangeError and changes nothing", async () => {
+  await withStore({}, (store) => {
+    store.write("keep", "kept");
+    const before = store.stats();
+    const badNames: Array<[unknown, ErrorConstructor]> = [
+      ["", TypeError],
+      [undefined, TypeError],
+      [17, TypeError],
+      [{}, TypeError],
+      ["\uD800", TypeError],
+      ["n".repeat(251), RangeError],
+    ];
+    for (const [name, type] of badNames) {
+      assert.throws(() => store.write(name as string, "v"), type, String(name));
+      assert.throws(() => store.read(name as string), type, String(name));
+      assert.throws(() => store.delete(name as string), type, String(name));
+    }
+    const badValues: unknown[] = [() => 1, Symbol("s"), undefined, { nested: () => 1 }];
+    for (const value of badValues) {
+      assert.throws(() => store.write("keep", value), TypeError, String(value));
+    }
+    assert.equal(store.read("keep"), "kept");
+    const after = store.stats();
+    assert.equal(after.entries, before.entries);
+    assert.equal(after.writes, before.writes);
+    assert.deepEqual(store.verify(), []);
+  });
+});
+
+test("Memalloc.open rejects bad options before creating anything", () => {
+  const name = uniqueName("options");
+  const cases: Array<[unknown, ErrorConstructor, RegExp]> = [
+    [{ maxMemory: -1 }, RangeError, /maxMemory -1 is out of range/],
+    [{ maxMemory: Number.NaN }, TypeError, /maxMemory must be an integer/],
+    [{ maxMemory: 2 ** 50 }, RangeError, /out of range/],
+    [{ maxMemory: "50M" }, TypeError, /maxMemory must be an integer/],
+    [{ autoclean: 0 }, RangeError, /autoclean must be in \(0, 1\], got 0/],
+    [{ autoclean: 1.5 }, RangeError, /got 1.5/],
+    [{ autoclean: -0.2 }, RangeError, /got -0.2/],
+    [{ autoclean: Number.NaN }, TypeError, /autoclean must be a number/],
+    [{ mode: 0o7777 }, RangeError, /mode/],
+    [{ maxmemory: 1 }, TypeError, /Unknown store option "maxmemory"/],
+    ["big", TypeError, /options must be an object/],
+  ];
+  for (const [options, type, message] of cases) {
+    assert.throws(() => Memalloc.open(name, options as never), (error: unknown) => {
+      assert.ok(error instanceof type, `${JSON.stringify(options)}: ${error}`);
+      assert.match((error as Error).message, message);
+      return true;
+    });
+  }
+  assert.equal(Memalloc.exists(name), false);
+});
+
+test("Memalloc used after close throws ERR_MEMALLOC_CLOSED; close twice is safe", () => {
+  const name = uniqueName("closed");
+  const store = Memalloc.open(name, { maxMemory: MiB });
+  store.close();
+  store.close();
+  for (const call of [() => store.read("a"), () => store.write("a", 1), () => store.stats()]) {
+    assert.throws(call, (error: unknown) => {
+      assert.ok(error instanceof MemallocError);
+      assert.equal(error.code, "ERR_MEMALLOC_CLOSED");
+      assert.equal(error.message, `Store "${name}" is closed`);
+      return true;
+    });
+  }
+  Memalloc.unlink(name);
+});
+
+test("Memalloc entries outlive the handle and the process that wrote them", async () => {
+  const name = uniqueName("outlive");
+  try {
+    await run("bun", "_store_child.ts", ["write-samples", name]);
+    assert.equal(Memalloc.exists(name), true);
+    using store = Memalloc.open(name);
+    assert.equal(store.read("string"), "Foobar");
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
+
+test("Memalloc in a Worker and the main thread share one store, each with its own lock", async () => {
+  await withStore({ maxMemory: 4 * MiB }, async (store, name) => {
+    const worker = new Worker(new URL("./_worker.ts", import.meta.url).href, { type: "module" });
+    const done = new Promise<{ done: number }>((resolve, reject) => {
+      worker.onmessage = (event) => resolve(event.data);
+      worker.onerror = (event) => reject(new Error(String((event as ErrorEvent).message)));
+    });
+    worker.postMessage({ store: name, count: 2000 });
+    for (let i = 0; i < 2000; i++) store.write(`main-${i}`, i);
+    const result = await done;
+    worker.terminate();
+    assert.equal(result.done, 2000);
+    for (let i = 0; i < 2000; i += 97) {
+      assert.deepEqual(store.read(`w${i}`), { from: "worker", i });
+      assert.equal(store.read(`main-${i}`), i);
+    }
+    assert.equal(store.stats().entries, 4000);
+    assert.deepEqual(store.verify(), []);
+  });
+});
+
+test("Memalloc with two Deno and two Bun processes writing and reading: no torn value", async () => {
+  const name = uniqueName("four");
+  try {
+    const children = ["deno", "deno", "bun", "bun"].map((runtime, i) =>
+      start(runtime as "deno" | "bun", "_store_child.ts", [
+        "stress",
+        name,
+        `${runtime}${i}`,
+        "3000",
+      ])
+    );
+    const results = await Promise.all(children.map((c) => c.exited));
+    const outs = results.map((r) => {
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      return lastJson(r.stdout);
+    });
+    for (const out of outs) {
+      assert.equal(out.torn, 0, JSON.stringify(out));
+      assert.ok(out.writes > 100 && out.hits > 100, JSON.stringify(out));
+    }
+    const check = lastJson((await run("deno", "_store_child.ts", ["check", name])).stdout);
+    assert.deepEqual(check.problems, []);
+    assert.equal(check.bad, 0);
+    const writes = outs.reduce((sum, o) => sum + o.writes, 0);
+    assert.equal(check.stats.writes, writes);
+    assert.ok(check.stats.evictions > 0, "the small store evicted");
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
+
+test("Memalloc writer killed with SIGKILL mid-write is repaired by the next process", async () => {
+  const name = uniqueName("kill");
+  try {
+    for (let round = 0; round < 6; round++) {
+      const runtime = RUNTIMES[round % 2]!;
+      const child = start(runtime, "_store_child.ts", ["write-loop", name]);
+      await child.waitForLine((line) => line.includes("ready"));
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 80));
+      child.kill("SIGKILL");
+      await child.exited;
+    }
+    const check = lastJson((await run("bun", "_store_child.ts", ["check", name])).stdout);
+    assert.deepEqual(check.problems, []);
+    assert.equal(check.bad, 0);
+    assert.ok(check.found > 0);
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
