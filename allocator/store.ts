@@ -404,14 +404,7 @@ export class Store {
           } bytes with this name)`,
         );
       }
-      this.#begin();
-      try {
-        this.#write(length, hash, kind, value, need);
-      } catch (error) {
-        this.#fail();
-        throw error;
-      }
-      this.#end();
+      this.#mutate(() => this.#write(length, hash, kind, value, need));
     } finally {
       this.#unlock();
     }
@@ -502,15 +495,10 @@ export class Store {
       const entry = this.#dir.find(this.#name, length, hash, this.#u32[ST_ENTRIES >>> 2]! + 8);
       if (entry === 0) return false;
       if (entry < 0) throw new Error("Directory corrupt");
-      this.#begin();
-      try {
+      this.#mutate(() => {
         this.#remove(entry);
         Atomics.add(this.#u64, ST_DELETES >>> 3, 1n);
-      } catch (error) {
-        this.#fail();
-        throw error;
-      }
-      this.#end();
+      });
       return true;
     } finally {
       this.#unlock();
@@ -526,16 +514,7 @@ export class Store {
     this.#lockExclusive();
     try {
       if (this.#usedBytes() <= this.#watermarkBytes()) return 0;
-      this.#begin();
-      let evicted: number;
-      try {
-        evicted = this.#evictTo(this.#watermarkBytes(), 0);
-      } catch (error) {
-        this.#fail();
-        throw error;
-      }
-      this.#end();
-      return evicted;
+      return this.#mutate(() => this.#evictTo(this.#watermarkBytes(), 0));
     } finally {
       this.#unlock();
     }
@@ -550,15 +529,10 @@ export class Store {
     this.#lockExclusive();
     try {
       const removed = this.#u32[ST_ENTRIES >>> 2]!;
-      this.#begin();
-      try {
+      this.#mutate(() => {
         this.#u32[ST_JOURNAL_OP >>> 2] = JOURNAL_PURGE;
         this.#purge();
-      } catch (error) {
-        this.#fail();
-        throw error;
-      }
-      this.#end();
+      });
       return removed;
     } finally {
       this.#unlock();
@@ -684,22 +658,28 @@ export class Store {
       u32[ST_JOURNAL_OP >>> 2] !== JOURNAL_NONE;
   }
 
-  #begin(): void {
-    Atomics.add(this.#u32, ST_SEQ >>> 2, 1); // odd: readers retry
-  }
-
-  #end(): void {
-    this.#u32[ST_JOURNAL_OP >>> 2] = JOURNAL_NONE;
-    Atomics.add(this.#u32, ST_SEQ >>> 2, 1); // even: done
-  }
-
-  /** A mutation threw half-way (a bug or a corrupt segment): repair now, while we hold the lock. */
-  #fail(): void {
+  /**
+   * Runs one mutation under the exclusive lock (the caller holds it): the seqlock goes odd so
+   * readers retry, and even again when done. If the body throws half-way (a bug, or a corrupt
+   * segment), the segment is repaired at once, while we still hold the lock.
+   */
+  #mutate<T>(body: () => T): T {
+    const u32 = this.#u32;
+    Atomics.add(u32, ST_SEQ >>> 2, 1); // odd: readers retry
+    let result: T;
     try {
-      this.repair();
-    } catch {
-      // Leave the seqlock odd: the next process to take the lock will try again.
+      result = body();
+    } catch (error) {
+      try {
+        this.repair();
+      } catch {
+        // Leave the seqlock odd: the next process to take the lock will try again.
+      }
+      throw error;
     }
+    u32[ST_JOURNAL_OP >>> 2] = JOURNAL_NONE;
+    Atomics.add(u32, ST_SEQ >>> 2, 1); // even: done
+    return result;
   }
 
   /**
