@@ -520,7 +520,7 @@ function cycleProblem(value: object): Problem {
 function unsupported(value: object, proto: unknown): Problem {
   if (value instanceof ArrayBuffer || isSharedArrayBuffer(value)) {
     return {
-      noun: `an ${value instanceof ArrayBuffer ? "ArrayBuffer" : "SharedArrayBuffer"}`,
+      noun: value instanceof ArrayBuffer ? "an ArrayBuffer" : "a SharedArrayBuffer",
       hint: "store a Uint8Array over it instead",
     };
   }
