@@ -11,3 +11,5 @@ scope.onmessage = (event) => {
   for (let i = 0; i < count; i++) store.write(`w${i}`, { from: "worker", i });
   scope.postMessage({ done: count, seen: store.read("main-0") !== undefined });
 };
+// Say we are listening: a message posted before the handler is set may be lost (Bun).
+scope.postMessage({ ready: true });

@@ -245,10 +245,13 @@ test("Memalloc entries outlive the handle and the process that wrote them", asyn
 test("Memalloc in a Worker and the main thread share one store, each with its own lock", async () => {
   await withStore({ maxMemory: 4 * MiB }, async (store, name) => {
     const worker = new Worker(new URL("./_worker.ts", import.meta.url).href, { type: "module" });
+    let ready!: () => void;
+    const listening = new Promise<void>((resolve) => (ready = resolve));
     const done = new Promise<{ done: number }>((resolve, reject) => {
-      worker.onmessage = (event) => resolve(event.data);
+      worker.onmessage = (event) => event.data.ready ? ready() : resolve(event.data);
       worker.onerror = (event) => reject(new Error(String((event as ErrorEvent).message)));
     });
+    await listening;
     worker.postMessage({ store: name, count: 2000 });
     for (let i = 0; i < 2000; i++) store.write(`main-${i}`, i);
     const result = await done;
