@@ -46,7 +46,8 @@ const KEEPS_TYPE = "memalloc keeps the type of plain objects, arrays, Map, Set, 
 // Kinds
 
 test("encodeValue stores a string as KIND_STRING UTF-8 and decodeValue reads it back", () => {
-  for (const text of ["", "a", "héllo wörld", "😀𝄞 astral", "\0nul", "x".repeat(100_000)]) {
+  const long = "x".repeat(100_000) + "é".repeat(30_000); // past the encoder's scratch buffer
+  for (const text of ["", "a", "héllo wörld", "😀𝄞 astral", "\0nul", "漢".repeat(21_845), long]) {
     const { kind, bytes } = encodeValue(text);
     assert.equal(kind, KIND_STRING);
     assert.deepStrictEqual(bytes, new TextEncoder().encode(text));
@@ -669,7 +670,10 @@ test("decodeValue refuses an unknown kind with a RangeError", () => {
   }
 });
 
-test("decodeValue refuses a string that is not valid UTF-8", () => {
+test("decodeValue reads a string holding U+FFFD, and refuses one that is not valid UTF-8", () => {
+  for (const text of ["\uFFFD", "a\uFFFDb", "\uFFFD".repeat(1000)]) {
+    assert.equal(roundTrip(text), text);
+  }
   assert.throws(() => decodeValue(KIND_STRING, new Uint8Array([0x61, 0xff])), {
     name: "TypeError",
     message: "Cannot decode the stored string: its bytes are not valid UTF-8",
