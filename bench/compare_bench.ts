@@ -41,7 +41,7 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { cpus, release, totalmem } from "node:os";
+import { cpus, loadavg, release, totalmem } from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { decode } from "cbor-x";
@@ -894,6 +894,9 @@ console.log(
     `${host.os}`,
 );
 console.log(`runtime: ${Object.entries(versions).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+/** The 1-minute load average: other work on the machine lowers every figure here. */
+const loadAtStart = loadavg()[0] ?? 0;
+console.log(`load average at start: ${loadAtStart.toFixed(2)} (${host.cores} cores)`);
 
 for (const name of removeStaleBenchStores()) {
   console.log(`removed store "${name}" left behind by a benchmark that was killed`);
@@ -1169,10 +1172,14 @@ const data = {
   targets: checks,
   errors,
   seconds: (performance.now() - started) / 1000,
+  loadAverage: { start: loadAtStart, end: loadavg()[0] ?? 0 },
 };
 const path = writeResults("compare", data);
 if (PRINT_JSON) console.log(JSON.stringify({ runtime: runtimeVersion(), ...data }, null, 2));
-console.log(`\nwrote ${path} (${data.seconds.toFixed(0)} s)`);
+console.log(
+  `\nwrote ${path} (${data.seconds.toFixed(0)} s; load average ${loadAtStart.toFixed(2)} at ` +
+    `start, ${data.loadAverage.end.toFixed(2)} at the end)`,
+);
 if (errors.length > 0) {
   console.error(`${errors.length} case(s) failed:\n  ${errors.join("\n  ")}`);
   process.exitCode = 1;
