@@ -104,9 +104,12 @@ for (const step of steps) {
   } else if (!step.counts) console.log(`--- ${step.name}: ok (${seconds} s)`);
 }
 
-// Segments left behind by a test that was killed: tests name theirs test-*.
+// Segments left behind by a test that was killed (tests name theirs test-*) and by the JSDoc
+// examples (doc-*). The default store is left alone: it may hold a developer's data.
 for (const file of readdirSync("/dev/shm")) {
-  if (file.startsWith("memalloc.test-")) rmSync(`/dev/shm/${file}`, { force: true });
+  if (file.startsWith("memalloc.test-") || file.startsWith("memalloc.doc-")) {
+    rmSync(`/dev/shm/${file}`, { force: true });
+  }
 }
 
 if (failedSteps.length > 0) console.log(`\nFailed steps: ${failedSteps.join(", ")}`);
