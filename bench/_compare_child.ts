@@ -97,20 +97,22 @@ try {
   console.log("ready");
   const start = Number(await firstLine());
   if (!(start > 0)) throw new Error("Bad start time on stdin");
+  // A child that got the start time late (a loaded machine) starts at once and says so.
   const late = epochNow() > start;
   while (epochNow() < start); // spin: setTimeout is too coarse for a barrier
 
   let reads = 0;
   let found = 0;
+  const readStart = epochNow();
   const readEnd = start + readMs;
-  let now = epochNow();
+  let now = readStart;
   while (now < readEnd) {
     for (let k = 0; k < 256; k++, reads++) {
       if (peer.getBytes(keys[reads & mask]!) !== undefined) found++;
     }
     now = epochNow();
   }
-  const readTime = now - start;
+  const readTime = now - readStart;
 
   // The write phase starts at the same moment in every child too.
   const writeStart = start + readMs + WRITE_GAP_MS;

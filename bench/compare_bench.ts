@@ -546,7 +546,10 @@ function eviction(autoclean: number): EvictionResult {
     ) as (n: number) => number;
     // Warm up until the store is full and evicting, and the loop is compiled.
     const warmEnd = performance.now() + SETTINGS.warmupMs;
-    while (peer.store.stats().evictions === 0 || performance.now() < warmEnd) loop(1_000);
+    for (let i = 0; peer.store.stats().evictions === 0 || performance.now() < warmEnd; i++) {
+      if (i === 1_000) throw new Error("No eviction after 1,000,000 writes to a 1 MiB store");
+      loop(1_000);
+    }
     let n = 1_000;
     let ms = 0;
     while (ms < SETTINGS.roundMs / 4) {
@@ -597,6 +600,9 @@ interface ProcessRun {
   writeMs: number;
   late: boolean;
 }
+
+/** Children that got the start time after it had passed (a loaded machine): they ran late. */
+let lateStarts = 0;
 
 /** Label of the two-process control: plain JavaScript that shares nothing. */
 const CONTROL = "CPU-bound control, no store";
@@ -708,7 +714,7 @@ async function runChildren(
     const runs = lines.map((line) => JSON.parse(line) as ProcessRun);
     for (const run of runs) {
       if (run.found !== run.reads) throw new Error(`A child found ${run.found}/${run.reads}`);
-      if (run.late) throw new Error("A child was ready after the start time");
+      if (run.late) lateStarts++;
     }
     return runs;
   } finally {
@@ -879,7 +885,7 @@ interface CaseResult extends Partial<Measurement> {
 const started = performance.now();
 const errors: string[] = [];
 const results: CaseResult[] = [];
-let evictionResults: EvictionResult[] = [];
+const evictionResults: EvictionResult[] = [];
 const twoProcessResults: TwoProcessResult[] = [];
 let memoryResults: MemoryResult[] = [];
 const progress = (text: string) => console.error(`  [${runtime}] ${text}`);
@@ -955,7 +961,14 @@ try {
   }
 
   progress("steady state under eviction (memalloc)");
-  evictionResults = [eviction(0.8), eviction(1)];
+  for (const autoclean of [0.8, 1]) {
+    try {
+      evictionResults.push(eviction(autoclean));
+    } catch (error) {
+      errors.push(`eviction, autoclean ${autoclean}: ${errorMessage(error)}`);
+      console.error(`ERROR eviction, autoclean ${autoclean}: ${errorMessage(error)}`);
+    }
+  }
 
   const shared: Array<[SharedPeerKind, Peer]> = [["memalloc", main]];
   for (const peer of peers.sync) {
@@ -1043,6 +1056,13 @@ printTable(twoProcessResults.map((t) => ({
   "writes/s, 2 procs": integer(t.writesPerSecond2),
   "writes ×": scaling(t.writeScaling),
 })));
+
+if (lateStarts > 0) {
+  console.log(
+    `note: ${lateStarts} child process(es) got the start time late and ran behind the others; ` +
+      "the machine is busy",
+  );
+}
 
 console.log(
   `\nmemory for ${SETTINGS.memoryEntries.toLocaleString("en-US")} entries ` +
@@ -1168,6 +1188,7 @@ const data = {
   })),
   eviction: evictionResults,
   twoProcesses: twoProcessResults,
+  lateStarts,
   memory: memoryResults,
   targets: checks,
   errors,
