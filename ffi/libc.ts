@@ -79,10 +79,8 @@ export const SHM_PATHS: readonly string[] = ["librt.so.1"];
 export const LIBC_ENV = "MEMALLOC_LIBC";
 
 // Linux values (the same on x86_64 and aarch64).
-/** `open(2)` flags. */
-export const O_RDONLY = 0, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200, O_NOFOLLOW = 0o400000;
-/** `open(2)` flag that keeps the descriptor out of child processes. */
-export const O_CLOEXEC = 0o2000000;
+/** `open(2)` flags. glibc's `shm_open` adds `O_NOFOLLOW | O_CLOEXEC` itself. */
+export const O_RDONLY = 0, O_RDWR = 2, O_CREAT = 0o100, O_EXCL = 0o200;
 /** `mmap(2)` protection and flags. */
 export const PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1;
 /** `flock(2)` operations. */
@@ -122,7 +120,7 @@ export const ERRNO_CODES: Readonly<Record<number, string>> = {
   122: "EDQUOT",
 };
 /** errno values memalloc acts on. */
-export const EINTR = 4, ENOENT = 2, EEXIST = 17, EWOULDBLOCK = 11, EINVAL = 22;
+export const EINTR = 4, ENOENT = 2, EEXIST = 17, EWOULDBLOCK = 11;
 
 /** A mapping made by {@linkcode Libc.mmapShared}. */
 export interface Mapping {
