@@ -183,10 +183,16 @@ export class Memalloc {
     const { maxMemory, autoclean, mode } = checkOptions(options);
     const segment = Segment.open(name, { size: maxMemory, mode });
     try {
-      const store = Store.open(segment.buffer, {
-        lock: (exclusive) => segment.lock(exclusive),
-        unlock: () => segment.unlock(),
-      }, autoclean);
+      const store = Store.open(
+        segment.buffer,
+        {
+          lock: (exclusive) => segment.lock(exclusive),
+          unlock: () => segment.unlock(),
+        },
+        autoclean,
+        Date.now,
+        segment.name,
+      );
       return new Memalloc(segment, store);
     } catch (error) {
       segment.close();
@@ -297,7 +303,18 @@ export class Memalloc {
    */
   read<T = unknown>(name: string): T | undefined {
     const value = this.#open().read(name, readValue);
-    return (value instanceof Cbor ? decodeValue(value.kind, value.bytes) : value) as T | undefined;
+    if (!(value instanceof Cbor)) return value as T | undefined;
+    try {
+      return decodeValue(value.kind, value.bytes) as T;
+    } catch (error) {
+      // encodeValue wrote these bytes: if they do not decode, the segment was damaged.
+      throw new MemallocError(
+        `Store "${this.name}" is corrupt: the value of "${name}" cannot be decoded (${
+          error instanceof Error ? error.message : String(error)
+        })`,
+        { code: "ERR_MEMALLOC_CORRUPT", store: this.name, cause: error },
+      );
+    }
   }
 
   /**

@@ -116,10 +116,13 @@ export class Directory {
   #linkTo(entry: number): number {
     const u32 = this.#u32;
     let link = this.slotOf(u32[(entry + E_HASH) >>> 2]!);
-    // Writers hold the lock and the directory is consistent, so the entry is in this chain.
+    // Writers hold the lock and the directory is consistent, so the entry is in this chain;
+    // if it is not (a damaged segment), the walk stops at the first bad link or after as many
+    // steps as the heap could hold entries, and the caller repairs.
+    const limit = (this.#hi - this.#lo) / ENTRY_HEADER_BYTES;
     for (let steps = 0; u32[link >>> 2] !== entry; steps++) {
       const next = u32[link >>> 2]!;
-      if (next === 0 || steps > this.#hi) {
+      if (next === 0 || steps > limit || !this.isEntryOffset(next)) {
         throw new Error(`Directory corrupt: entry ${entry} is not in its bucket chain`);
       }
       link = next + E_HASH_NEXT;

@@ -50,6 +50,25 @@ import {
   STORE_MAGIC,
 } from "./layout.ts";
 import { NO_ROOM, Tlsf } from "./tlsf.ts";
+import { runtime } from "../ffi/runtime.ts";
+import { MemallocError } from "../errors.ts";
+
+/**
+ * Whether reads load the seqlock with plain loads between fences on a private word, instead of
+ * `Atomics.load` on the shared word.
+ *
+ * JavaScriptCore (Bun) compiles `Atomics.load` to a locked read-modify-write on x86: every
+ * read then takes the seqlock's cache line exclusive, and two processes reading at once bounce
+ * it between cores (measured: one Bun process 106 M seqlock loads/s, two at once 32 M/s each).
+ * On x86, plain loads are not reordered with other loads by the CPU, so only the JIT must be
+ * kept from moving or merging them; an `Atomics` call on a private word does that (JSC treats
+ * every `Atomics` call as touching all of memory) and touches no shared line. V8 (Deno)
+ * compiles `Atomics.load` to a plain load already, and other CPUs keep the shared load.
+ */
+const PLAIN_SEQ_LOADS = runtime === "bun" &&
+  (globalThis as { process?: { arch?: string } }).process?.arch === "x64";
+/** The private word behind those fences. */
+const FENCE = new Int32Array(1);
 
 /** The lock a store runs under: `flock` on the segment, or anything with the same meaning. */
 export interface StoreLock {
@@ -110,6 +129,23 @@ export interface EntryInfo {
   written: number;
 }
 
+/**
+ * What a mutation found wrong in the segment: a link out of bounds, a block that is not what the
+ * header says. The mutation stops, the segment is repaired, and the mutation runs again.
+ */
+class Corrupt extends Error {}
+
+/** The error for a store that is still corrupt after a repair. */
+function corruptError(store: string, what: string, cause?: unknown): MemallocError {
+  return new MemallocError(`Store "${store}" is corrupt: ${what}`, {
+    code: "ERR_MEMALLOC_CORRUPT",
+    store,
+    cause,
+  });
+}
+
+/** The watermark a repair restores when the stored one is not a fraction in (0, 1]. */
+const DEFAULT_WATERMARK = 0.8;
 /** Reads retry this many times before they take the lock. */
 const OPTIMISTIC_TRIES = 64;
 /** Hits and misses are counted locally and added to the shared counters every this many. */
@@ -165,13 +201,25 @@ export class Store {
   readonly #heapEnd: number;
   readonly #name = new Uint8Array(MAX_NAME_BYTES * 3 + 8);
   readonly #now: () => number;
+  /** The store name, for error messages. */
+  readonly #label: string;
+  /** Most entries the heap can hold: a bound for every walk, whatever the header says. */
+  readonly #maxEntries: number;
   #nameLength = 0;
   #nameHash = 0;
   #hits = 0;
   #misses = 0;
 
-  private constructor(buffer: ArrayBuffer, lock: StoreLock, heap: Tlsf, now: () => number) {
+  private constructor(
+    buffer: ArrayBuffer,
+    lock: StoreLock,
+    heap: Tlsf,
+    now: () => number,
+    label: string,
+  ) {
     this.#lock = lock;
+    this.#label = label;
+    this.#maxEntries = Math.floor(heap.length / (ENTRY_HEADER_BYTES + 8));
     this.#size = buffer.byteLength - (buffer.byteLength & 7);
     this.#u8 = new Uint8Array(buffer, 0, this.#size);
     this.#u32 = new Uint32Array(buffer, 0, this.#size >>> 2);
@@ -191,6 +239,7 @@ export class Store {
    * @param lock The segment's lock.
    * @param autoclean Watermark for a store formatted by this call, in (0, 1].
    * @param now Clock, in ms since the epoch (tests pass their own).
+   * @param label The store's name, for error messages.
    * @returns The store.
    */
   static open(
@@ -198,16 +247,20 @@ export class Store {
     lock: StoreLock,
     autoclean: number,
     now: () => number = Date.now,
+    label = "(unnamed)",
   ): Store {
     const u32 = new Uint32Array(buffer, 0, HEAP_OFFSET >>> 2);
     const length = buffer.byteLength - (buffer.byteLength & 7) - HEAP_OFFSET;
     lock.lock(true);
     try {
       let heap: Tlsf;
-      if (u32[ST_MAGIC >>> 2] !== STORE_MAGIC) {
+      const magic = u32[ST_MAGIC >>> 2];
+      if (magic !== STORE_MAGIC) {
+        // Zero: nobody has formatted the store yet. Anything else: its header was overwritten.
         heap = Tlsf.format(buffer, HEAP_OFFSET, length);
-        const store = new Store(buffer, lock, heap, now);
-        store.#format(autoclean);
+        const store = new Store(buffer, lock, heap, now, label);
+        if (magic === 0) store.#format(autoclean);
+        else store.#formatAfterLoss();
         return store;
       }
       try {
@@ -215,12 +268,12 @@ export class Store {
       } catch {
         // The heap's control block is gone: nothing in it can be trusted. Start it afresh.
         heap = Tlsf.format(buffer, HEAP_OFFSET, length);
-        const store = new Store(buffer, lock, heap, now);
+        const store = new Store(buffer, lock, heap, now, label);
         store.#formatAfterLoss();
         return store;
       }
-      const store = new Store(buffer, lock, heap, now);
-      if (store.#needsRepair()) store.repair();
+      const store = new Store(buffer, lock, heap, now, label);
+      if (store.#needsRepair()) store.#repairOrReset();
       return store;
     } finally {
       lock.unlock();
@@ -229,17 +282,25 @@ export class Store {
 
   #format(autoclean: number): void {
     const u32 = this.#u32;
-    u32.fill(0, ST_SEQ >>> 2, HEAP_OFFSET >>> 2);
+    u32.fill(0, (ST_SEQ >>> 2) + 1, HEAP_OFFSET >>> 2); // the seqlock keeps counting
     this.#f64[ST_AUTOCLEAN >>> 3] = autoclean;
     this.#newDirectory(this.#initialBuckets());
     Atomics.store(u32, ST_MAGIC >>> 2, STORE_MAGIC);
   }
 
+  /** Formats afresh what could not be repaired; the entries are lost, the counters kept. */
   #formatAfterLoss(): void {
     const autoclean = this.autoclean;
     const repairs = this.#u32[ST_REPAIRS >>> 2]!;
-    this.#format(autoclean > 0 && autoclean <= 1 ? autoclean : 0.8);
-    this.#u32[ST_REPAIRS >>> 2] = repairs + 1;
+    const counters = this.#u64.slice(ST_WRITES >>> 3, (ST_DELETES >>> 3) + 1);
+    const u32 = this.#u32;
+    const seq = Atomics.load(u32, ST_SEQ >>> 2);
+    if ((seq & 1) === 0) Atomics.store(u32, ST_SEQ >>> 2, seq + 1); // readers keep off
+    this.#heap.reset();
+    this.#format(autoclean > 0 && autoclean <= 1 ? autoclean : DEFAULT_WATERMARK);
+    this.#u64.set(counters, ST_WRITES >>> 3);
+    u32[ST_REPAIRS >>> 2] = repairs + 1;
+    Atomics.add(u32, ST_SEQ >>> 2, 1); // even again
   }
 
   #initialBuckets(): number {
@@ -322,19 +383,39 @@ export class Store {
     const hash = this.#nameHash;
     const u32 = this.#u32;
     const seqIndex = ST_SEQ >>> 2;
-    for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
-      const before = Atomics.load(u32, seqIndex);
-      if ((before & 1) !== 0) continue; // a writer is at work (or died): try again, then lock
-      const result = this.#readAt(length, hash, reader);
-      if (Atomics.load(u32, seqIndex) !== before) continue;
-      if (result === RETRY) continue;
-      return this.#count(result);
+    if (PLAIN_SEQ_LOADS) {
+      for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
+        const before = u32[seqIndex]!;
+        Atomics.load(FENCE, 0); // the seqlock is read before the entry...
+        if ((before & 1) !== 0) continue;
+        const result = this.#readAt(length, hash, reader);
+        Atomics.load(FENCE, 0); // ...and the entry before the seqlock again
+        if (u32[seqIndex]! !== before) continue;
+        if (result === RETRY) continue;
+        return this.#count(result);
+      }
+    } else {
+      for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
+        const before = Atomics.load(u32, seqIndex);
+        if ((before & 1) !== 0) continue; // a writer is at work (or died): try again, then lock
+        const result = this.#readAt(length, hash, reader);
+        if (Atomics.load(u32, seqIndex) !== before) continue;
+        if (result === RETRY) continue;
+        return this.#count(result);
+      }
     }
     // Contended, or a writer died mid-mutation: read under the lock (repairing if needed).
     this.#lockExclusive();
     try {
-      const result = this.#readAt(length, hash, reader);
-      if (result === RETRY) throw new Error(`Store corrupt: the entry "${name}" cannot be read`);
+      let result = this.#readAt(length, hash, reader);
+      if (result === RETRY) {
+        // Nobody is writing, yet the entry cannot be read: the segment is damaged.
+        this.#repairOrReset();
+        result = this.#readAt(length, hash, reader);
+        if (result === RETRY) {
+          throw corruptError(this.#label, `the entry "${name}" cannot be read after a repair`);
+        }
+      }
       return this.#count(result);
     } finally {
       this.#unlock();
@@ -350,7 +431,7 @@ export class Store {
 
   /** Finds and reads the value; `RETRY` when what it saw is torn or out of bounds. */
   #readAt<T>(length: number, hash: number, reader: ValueReader<T>): T | undefined | typeof RETRY {
-    const entry = this.#dir.find(this.#name, length, hash, this.#u32[ST_ENTRIES >>> 2]! + 8);
+    const entry = this.#dir.find(this.#name, length, hash, this.#walkLimit());
     if (entry === 0) return undefined;
     if (entry < 0) return RETRY;
     const start = entry + ENTRY_HEADER_BYTES + length;
@@ -410,12 +491,17 @@ export class Store {
     }
   }
 
+  /** Most steps a walk of a bucket chain or of the write order may take. */
+  #walkLimit(): number {
+    return Math.min(this.#u32[ST_ENTRIES >>> 2]!, this.#maxEntries) + 8;
+  }
+
   #write(length: number, hash: number, kind: number, value: Uint8Array, need: number): void {
     const u32 = this.#u32;
     const f64 = this.#f64;
     const heap = this.#heap;
-    let old = this.#dir.find(this.#name, length, hash, u32[ST_ENTRIES >>> 2]! + 8);
-    if (old < 0) throw new Error("Directory corrupt");
+    let old = this.#dir.find(this.#name, length, hash, this.#walkLimit());
+    if (old < 0) throw new Corrupt("a directory chain is broken");
     u32[ST_JOURNAL_OLD >>> 2] = old;
     u32[ST_JOURNAL_NEW >>> 2] = 0;
     u32[ST_JOURNAL_PHASE >>> 2] = 0;
@@ -425,10 +511,11 @@ export class Store {
     if (entry === NO_ROOM) {
       this.#evictTo(this.#watermarkBytes(), old);
       entry = heap.alloc(need);
-      while (entry === NO_ROOM) {
+      for (let steps = 0; entry === NO_ROOM; steps++) {
         // Fragmentation: keep evicting, oldest first, the old value last of all.
         const victim = this.#oldestExcept(old);
         if (victim === 0) break;
+        if (steps > this.#maxEntries) throw new Corrupt("the write order does not end");
         if (victim === old) {
           old = 0;
           u32[ST_JOURNAL_OLD >>> 2] = 0;
@@ -443,12 +530,12 @@ export class Store {
         entry = heap.alloc(need);
         const count = this.#initialBuckets();
         const buckets = heap.alloc(count * 4);
-        if (buckets === NO_ROOM) throw new Error(`No room for a directory beside ${need} bytes`);
+        if (buckets === NO_ROOM) throw new Corrupt(`no room for a directory beside ${need} bytes`);
         this.#dir.rebuild(buckets, count, []);
         u32[ST_ORDER_HEAD >>> 2] = 0;
         u32[ST_ORDER_TAIL >>> 2] = 0;
       }
-      if (entry === NO_ROOM) throw new Error(`No room for ${need} bytes in an empty heap`);
+      if (entry === NO_ROOM) throw new Corrupt(`no room for ${need} bytes in an empty heap`);
     }
     u32[ST_JOURNAL_NEW >>> 2] = entry;
 
@@ -492,14 +579,17 @@ export class Store {
     const hash = this.#nameHash;
     this.#lockExclusive();
     try {
-      const entry = this.#dir.find(this.#name, length, hash, this.#u32[ST_ENTRIES >>> 2]! + 8);
+      const entry = this.#dir.find(this.#name, length, hash, this.#walkLimit());
       if (entry === 0) return false;
-      if (entry < 0) throw new Error("Directory corrupt");
-      this.#mutate(() => {
-        this.#remove(entry);
+      return this.#mutate(() => {
+        // Found again inside the mutation, so that a retry after a repair looks afresh.
+        const found = this.#dir.find(this.#name, length, hash, this.#walkLimit());
+        if (found < 0) throw new Corrupt("a directory chain is broken");
+        if (found === 0) return false;
+        this.#remove(found);
         Atomics.add(this.#u64, ST_DELETES >>> 3, 1n);
+        return true;
       });
-      return true;
     } finally {
       this.#unlock();
     }
@@ -561,6 +651,7 @@ export class Store {
     while (this.#usedBytes() > target) {
       const victim = this.#oldestExcept(keep);
       if (victim === 0 || victim === keep) break;
+      if (evicted > this.#maxEntries) throw new Corrupt("the write order does not end");
       this.#evict(victim);
       evicted++;
     }
@@ -570,9 +661,9 @@ export class Store {
   /** The oldest entry other than `keep`; `keep` itself when it is the only one; 0 when none. */
   #oldestExcept(keep: number): number {
     const u32 = this.#u32;
-    const oldest = u32[ST_ORDER_HEAD >>> 2]!;
+    const oldest = this.#linked(u32[ST_ORDER_HEAD >>> 2]!);
     if (oldest !== keep || oldest === 0) return oldest;
-    const next = u32[(oldest + E_ORDER_NEXT) >>> 2]!;
+    const next = this.#linked(u32[(oldest + E_ORDER_NEXT) >>> 2]!);
     return next === 0 ? keep : next;
   }
 
@@ -583,6 +674,7 @@ export class Store {
 
   #remove(entry: number): void {
     const u32 = this.#u32;
+    if (u32[ST_ENTRIES >>> 2] === 0) throw new Corrupt("an entry is linked but none is counted");
     this.#dir.remove(entry);
     this.#unlinkFromOrder(entry);
     u32[entry >>> 2] = 0;
@@ -592,7 +684,7 @@ export class Store {
 
   #appendToOrder(entry: number): void {
     const u32 = this.#u32;
-    const tail = u32[ST_ORDER_TAIL >>> 2]!;
+    const tail = this.#linked(u32[ST_ORDER_TAIL >>> 2]!);
     u32[(entry + E_ORDER_PREV) >>> 2] = tail;
     u32[(entry + E_ORDER_NEXT) >>> 2] = 0;
     if (tail === 0) u32[ST_ORDER_HEAD >>> 2] = entry;
@@ -602,20 +694,37 @@ export class Store {
 
   #unlinkFromOrder(entry: number): void {
     const u32 = this.#u32;
-    const prev = u32[(entry + E_ORDER_PREV) >>> 2]!;
-    const next = u32[(entry + E_ORDER_NEXT) >>> 2]!;
+    const prev = this.#linked(u32[(entry + E_ORDER_PREV) >>> 2]!);
+    const next = this.#linked(u32[(entry + E_ORDER_NEXT) >>> 2]!);
     if (prev === 0) u32[ST_ORDER_HEAD >>> 2] = next;
     else u32[(prev + E_ORDER_NEXT) >>> 2] = next;
     if (next === 0) u32[ST_ORDER_TAIL >>> 2] = prev;
     else u32[(next + E_ORDER_PREV) >>> 2] = prev;
   }
 
-  /** Entries in write order, oldest first. Writers only (bounded all the same). */
+  /**
+   * `entry` when it is 0 or a link a writer may follow: in the heap, aligned, tagged as an entry.
+   * Throws {@linkcode Corrupt} otherwise, so that a damaged link is repaired, never written
+   * through.
+   */
+  #linked(entry: number): number {
+    if (
+      entry !== 0 &&
+      (!this.#dir.isEntryOffset(entry) || (this.#u32[entry >>> 2]! & 0xff) !== ENTRY_TAG)
+    ) {
+      throw new Corrupt(`a link points at ${entry}, which is not an entry`);
+    }
+    return entry;
+  }
+
+  /** Entries in write order, oldest first. Writers only; stops at a damaged link. */
   *#inOrder(): Generator<number> {
     const u32 = this.#u32;
-    let entry = u32[ST_ORDER_HEAD >>> 2]!;
-    for (let steps = 0; entry !== 0 && steps <= u32[ST_ENTRIES >>> 2]!; steps++) {
-      const next = u32[(entry + E_ORDER_NEXT) >>> 2]!;
+    const limit = this.#walkLimit();
+    let entry = this.#linked(u32[ST_ORDER_HEAD >>> 2]!);
+    for (let steps = 0; entry !== 0; steps++) {
+      if (steps > limit) throw new Corrupt("the write order does not end");
+      const next = this.#linked(u32[(entry + E_ORDER_NEXT) >>> 2]!);
       yield entry;
       entry = next;
     }
@@ -638,48 +747,76 @@ export class Store {
 
   #lockExclusive(): void {
     this.#lock.lock(true);
-    if (this.#needsRepair()) {
-      try {
-        this.repair();
-      } catch (error) {
-        this.#unlock();
-        throw error;
-      }
-    }
+    if (this.#needsRepair()) this.#repairOrReset();
   }
 
   #unlock(): void {
     this.#lock.unlock();
   }
 
+  /**
+   * Whether the segment needs a repair before anyone changes it: a mutation was interrupted
+   * (the seqlock is odd or the journal is set), or a root in the store header is out of range.
+   * A few comparisons, on every exclusive lock.
+   */
   #needsRepair(): boolean {
     const u32 = this.#u32;
-    return (Atomics.load(u32, ST_SEQ >>> 2) & 1) !== 0 ||
-      u32[ST_JOURNAL_OP >>> 2] !== JOURNAL_NONE;
+    if ((Atomics.load(u32, ST_SEQ >>> 2) & 1) !== 0) return true;
+    if (u32[ST_JOURNAL_OP >>> 2] !== JOURNAL_NONE) return true;
+    const autoclean = this.#f64[ST_AUTOCLEAN >>> 3]!;
+    const count = u32[ST_BUCKET_COUNT >>> 2]!;
+    const buckets = u32[ST_BUCKETS >>> 2]!;
+    const entries = u32[ST_ENTRIES >>> 2]!;
+    const head = u32[ST_ORDER_HEAD >>> 2]!;
+    const tail = u32[ST_ORDER_TAIL >>> 2]!;
+    return !(autoclean > 0 && autoclean <= 1) ||
+      count === 0 || (count & (count - 1)) !== 0 ||
+      (buckets & 7) !== 0 || buckets < this.#heap.offset || buckets + count * 4 > this.#heapEnd ||
+      entries > this.#maxEntries ||
+      (entries === 0) !== (head === 0) || (head === 0) !== (tail === 0) ||
+      (head !== 0 && (!this.#dir.isEntryOffset(head) || !this.#dir.isEntryOffset(tail)));
   }
 
   /**
    * Runs one mutation under the exclusive lock (the caller holds it): the seqlock goes odd so
-   * readers retry, and even again when done. If the body throws half-way (a bug, or a corrupt
-   * segment), the segment is repaired at once, while we still hold the lock.
+   * readers retry, and even again when done. If the body throws half-way (it found the segment
+   * damaged, or a bug), the segment is repaired at once, while we still hold the lock, and the
+   * body runs once more on the repaired segment. A second failure is an `ERR_MEMALLOC_CORRUPT`
+   * error, with the segment repaired again.
    */
   #mutate<T>(body: () => T): T {
     const u32 = this.#u32;
-    Atomics.add(u32, ST_SEQ >>> 2, 1); // odd: readers retry
-    let result: T;
-    try {
-      result = body();
-    } catch (error) {
+    for (let attempt = 0;; attempt++) {
+      Atomics.add(u32, ST_SEQ >>> 2, 1); // odd: readers retry
+      let result: T;
       try {
-        this.repair();
-      } catch {
-        // Leave the seqlock odd: the next process to take the lock will try again.
+        result = body();
+      } catch (error) {
+        this.#repairOrReset(); // leaves the seqlock even
+        if (attempt === 0) continue;
+        throw corruptError(
+          this.#label,
+          `${error instanceof Error ? error.message : String(error)} (after a repair)`,
+          error,
+        );
       }
-      throw error;
+      u32[ST_JOURNAL_OP >>> 2] = JOURNAL_NONE;
+      Atomics.add(u32, ST_SEQ >>> 2, 1); // even: done
+      return result;
     }
-    u32[ST_JOURNAL_OP >>> 2] = JOURNAL_NONE;
-    Atomics.add(u32, ST_SEQ >>> 2, 1); // even: done
-    return result;
+  }
+
+  /**
+   * Repairs the segment (see {@linkcode Store.repair}); if the repair itself fails, formats the
+   * store afresh, losing its entries but keeping its counters. Call with the exclusive lock held.
+   * Never throws: whatever the segment holds, the store is usable afterwards.
+   */
+  #repairOrReset(): void {
+    try {
+      this.repair();
+    } catch {
+      this.#formatAfterLoss();
+    }
   }
 
   /**
@@ -708,6 +845,11 @@ export class Store {
       );
     }
     problems.push(...heap.rebuild());
+    const autoclean = this.#f64[ST_AUTOCLEAN >>> 3]!;
+    if (!(autoclean > 0 && autoclean <= 1)) {
+      problems.push(`watermark ${autoclean} out of range: set to ${DEFAULT_WATERMARK}`);
+      this.#f64[ST_AUTOCLEAN >>> 3] = DEFAULT_WATERMARK;
+    }
 
     if (op === JOURNAL_PURGE) {
       this.#purge();
@@ -879,24 +1021,19 @@ export class Store {
     if (reached.size !== entries) {
       problems.push(`directory: ${reached.size} entries reachable, header counts ${entries}`);
     }
-    // Write order: a doubly linked list over exactly the same entries, oldest first.
+    // Write order: a doubly linked list over exactly the same entries, oldest first. (Write
+    // times are not checked against it: the wall clock may step back between two writes.)
     let entry = u32[ST_ORDER_HEAD >>> 2]!;
     let prev = 0;
     let listed = 0;
-    let lastWritten = -Infinity;
     while (entry !== 0) {
-      if (listed > entries || !reached.has(entry)) {
+      if (listed >= reached.size || !reached.has(entry)) {
         problems.push(`write order: ${entry} is not a live entry, or the list is too long`);
         break;
       }
       if (u32[(entry + E_ORDER_PREV) >>> 2] !== prev) {
         problems.push(`write order: bad back link at ${entry}`);
       }
-      const written = this.#f64[(entry + E_WRITTEN) >>> 3]!;
-      if (written < lastWritten) {
-        problems.push(`write order: ${entry} is older than the one before it`);
-      }
-      lastWritten = written;
       prev = entry;
       listed++;
       entry = u32[(entry + E_ORDER_NEXT) >>> 2]!;

@@ -519,7 +519,12 @@ export class Tlsf {
     // Pop the head of list (fl, sl).
     const list = this.#heads + fl * SL_COUNT + sl;
     const block = u32[list]!;
+    this.#checkFree(block, need);
     const next = u32[block * 2 + 2]!;
+    this.#checkLink(next);
+    if (u32[block * 2 + 3] !== 0 || (next !== 0 && u32[next * 2 + 3] !== block)) {
+      this.#brokenList(block);
+    }
     u32[list] = next;
     if (next !== 0) {
       u32[next * 2 + 3] = 0;
@@ -537,6 +542,7 @@ export class Tlsf {
     if (need < SL_COUNT || firstLevel(need) >= this.#flCount) return NO_ROOM;
     let block = u32[this.#heads + classOf(need)]!;
     for (let i = 0; i < FALLBACK_SCAN && block !== 0; i++) {
+      this.#checkFree(block, 1);
       const size = u32[block * 2]! >>> 2;
       if (size >= need) {
         this.#unlink(block, size);
@@ -545,6 +551,36 @@ export class Tlsf {
       block = u32[block * 2 + 2]!;
     }
     return NO_ROOM;
+  }
+
+  /**
+   * Throws unless `block` is a free block of at least `need` granules inside the heap, whose
+   * boundary tag (the next block's previous link) agrees: a free list damaged by a stray write
+   * (or a corrupt segment) is caught before anything is handed out or written through it.
+   * `rebuild()` repairs the lists.
+   */
+  #checkFree(block: number, need: number): void {
+    const u32 = this.#u32;
+    const word = u32[block * 2]!;
+    const size = word >>> 2;
+    const after = block + size;
+    if (
+      !(block >= this.#control && block < this.#end) || (word & FREE) === 0 || size < need ||
+      after > this.#end || (u32[after * 2]! & PREV_FREE) === 0 || u32[after * 2 + 1] !== block
+    ) {
+      throw new Error(`Heap corrupt: a free list holds ${block}, which is not a free block`);
+    }
+  }
+
+  #brokenList(block: number): never {
+    throw new Error(`Heap corrupt: the free list links around ${block} do not agree`);
+  }
+
+  /** Throws unless `block` is 0 (no block) or a granule inside the heap. */
+  #checkLink(block: number): void {
+    if (block !== 0 && !(block >= this.#control && block < this.#end)) {
+      throw new Error(`Heap corrupt: a free list links to ${block}, outside the heap`);
+    }
   }
 
   /** Turns free block `block`, already unlinked, into a used block of `need` granules. */
@@ -711,6 +747,10 @@ export class Tlsf {
     const index = classOf(size);
     const list = this.#heads + index;
     const head = u32[list]!;
+    if (head !== 0) {
+      this.#checkFree(head, 1);
+      if (u32[head * 2 + 3] !== 0) this.#brokenList(head);
+    }
     u32[block * 2 + 2] = head;
     u32[block * 2 + 3] = 0;
     if (head !== 0) u32[head * 2 + 3] = block;
@@ -725,6 +765,15 @@ export class Tlsf {
     const u32 = this.#u32;
     const next = u32[block * 2 + 2]!;
     const prev = u32[block * 2 + 3]!;
+    // Safe unlinking: both neighbours in the list must point back at the block.
+    if (next !== 0) {
+      this.#checkLink(next);
+      if (u32[next * 2 + 3] !== block) this.#brokenList(block);
+    }
+    if (prev !== 0) {
+      this.#checkLink(prev);
+      if (u32[prev * 2 + 2] !== block) this.#brokenList(block);
+    } else if (u32[this.#heads + classOf(size)] !== block) this.#brokenList(block);
     if (next !== 0) u32[next * 2 + 3] = prev;
     if (prev !== 0) {
       u32[prev * 2 + 2] = next;
