@@ -262,7 +262,8 @@ export class Memalloc {
    * symbol, `undefined`, ...); nothing is written.
    * @throws {RangeError} For a name too long, or a value too large for the store even when
    * empty; nothing is written or evicted.
-   * @throws {MemallocError} When the store is closed or its lock fails.
+   * @throws {MemallocError} When the store is closed or its lock fails; `ERR_MEMALLOC_CORRUPT`
+   * when the segment is damaged and still is after the repair this call runs.
    *
    * @example Write and overwrite
    * ```ts
@@ -289,7 +290,9 @@ export class Memalloc {
    * @returns The value (strings as strings, bytes as a new `Uint8Array`, other values decoded
    * from CBOR), or `undefined` when there is no such entry.
    * @throws {TypeError} For a bad name.
-   * @throws {MemallocError} When the store is closed.
+   * @throws {MemallocError} When the store is closed; `ERR_MEMALLOC_CORRUPT` when the
+   * segment is damaged beyond repair, or the stored value cannot be decoded (delete or
+   * overwrite the entry).
    *
    * @example Read a missing name
    * ```ts
@@ -311,7 +314,7 @@ export class Memalloc {
       throw new MemallocError(
         `Store "${this.name}" is corrupt: the value of "${name}" cannot be decoded (${
           error instanceof Error ? error.message : String(error)
-        })`,
+        }); delete or overwrite it`,
         { code: "ERR_MEMALLOC_CORRUPT", store: this.name, cause: error },
       );
     }
@@ -323,7 +326,8 @@ export class Memalloc {
    * @param name Entry name.
    * @returns Whether there was such an entry.
    * @throws {TypeError} For a bad name.
-   * @throws {MemallocError} When the store is closed.
+   * @throws {MemallocError} When the store is closed; `ERR_MEMALLOC_CORRUPT` when the
+   * segment is damaged and still is after the repair this call runs.
    *
    * @example Delete an entry
    * ```ts
@@ -376,7 +380,8 @@ export class Memalloc {
    * (`autoclean × maxMemory`). Does nothing when usage is already there.
    *
    * @returns The number of entries evicted.
-   * @throws {MemallocError} When the store is closed.
+   * @throws {MemallocError} When the store is closed; `ERR_MEMALLOC_CORRUPT` when the
+   * segment is damaged and still is after the repair this call runs.
    *
    * @example Clean a store below its watermark
    * ```ts
@@ -397,7 +402,8 @@ export class Memalloc {
    * Removes every entry now. Counters (writes, hits, ...) are kept.
    *
    * @returns The number of entries removed.
-   * @throws {MemallocError} When the store is closed.
+   * @throws {MemallocError} When the store is closed; `ERR_MEMALLOC_CORRUPT` when the
+   * segment is damaged and still is after the repair this call runs.
    *
    * @example Empty a store
    * ```ts

@@ -864,7 +864,9 @@ export class Store {
       const bucketCount = u32[ST_BUCKET_COUNT >>> 2]!;
       let bucketsOk = false;
       const live: number[] = [];
-      const seen = new Map<string, number>();
+      // Index in `live` by name hash; names whose hash another name has, by the name itself.
+      const byHash = new Map<number, number>();
+      const byName = new Map<string, number>();
       const orphans: number[] = [];
       for (const block of heap.blocks()) {
         if (block.free) continue;
@@ -877,12 +879,21 @@ export class Store {
         }
         if (block.offset !== drop && this.#isValidEntry(block.offset, block.size)) {
           // Two entries of one name (corruption): keep the later write.
-          const key = this.#entryKey(block.offset);
-          const other = seen.get(key);
+          const hash = u32[(block.offset + E_HASH) >>> 2]!;
+          let other = byHash.get(hash);
           if (other === undefined) {
-            seen.set(key, live.length);
+            byHash.set(hash, live.length);
             live.push(block.offset);
             continue;
+          }
+          if (!this.#sameName(live[other]!, block.offset)) {
+            const key = this.#entryKey(block.offset);
+            other = byName.get(key);
+            if (other === undefined) {
+              byName.set(key, live.length);
+              live.push(block.offset);
+              continue;
+            }
           }
           const previous = live[other]!;
           if (f64[(block.offset + E_WRITTEN) >>> 3]! >= f64[(previous + E_WRITTEN) >>> 3]!) {
@@ -891,7 +902,7 @@ export class Store {
           } else {
             orphans.push(block.offset);
           }
-          problems.push(`two entries named ${key}`);
+          problems.push(`two entries named ${this.#entryKey(block.offset)}`);
           continue;
         }
         orphans.push(block.offset);
@@ -957,6 +968,18 @@ export class Store {
     if (hashBytes(name, length) !== u32[(entry + E_HASH) >>> 2]) return false;
     const written = this.#f64[(entry + E_WRITTEN) >>> 3]!;
     return Number.isFinite(written);
+  }
+
+  /** Whether two valid entries have the same name. */
+  #sameName(a: number, b: number): boolean {
+    const u32 = this.#u32;
+    const u8 = this.#u8;
+    const length = u32[a >>> 2]! >>> 16;
+    if (u32[b >>> 2]! >>> 16 !== length) return false;
+    for (let i = ENTRY_HEADER_BYTES; i < ENTRY_HEADER_BYTES + length; i++) {
+      if (u8[a + i] !== u8[b + i]) return false;
+    }
+    return true;
   }
 
   #entryKey(entry: number): string {

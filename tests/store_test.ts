@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { HEAP_OFFSET, ST_SEQ } from "../allocator/layout.ts";
+import { hashBytes } from "../allocator/directory.ts";
+import { E_HASH, ENTRY_HEADER_BYTES, HEAP_OFFSET, ST_SEQ } from "../allocator/layout.ts";
 import { Store, type StoreLock } from "../allocator/store.ts";
 import { test } from "./_harness.ts";
 
@@ -221,6 +222,33 @@ test("Store repairs a write interrupted before its commit: the old value stays",
   assert.equal(readText(repaired, "k7"), "old 7");
   assert.equal(repaired.stats().entries, 50);
   assert.equal(repaired.stats().repairs, 1);
+  assert.deepEqual(repaired.verify(), []);
+});
+
+test("Store repair keeps the later of two entries with one name, also when names share a hash", () => {
+  let clock = 1_000;
+  const { buffer, store } = makeStore(MiB, 0.8, () => clock++);
+  // "k4uzx" and "kf2ad" have the same FNV-1a hash: the second pair goes the slower way.
+  const hashOf = (name: string) => hashBytes(bytes(name), name.length);
+  assert.equal(hashOf("k4uzx"), hashOf("kf2ad"));
+  store.write("k4uzx", RAW, bytes("a-old"));
+  store.write("kf2ad", RAW, bytes("b-old"));
+  store.write("zzzzz", RAW, bytes("a-new"));
+  store.write("yyyyy", RAW, bytes("b-new"));
+  // Rename the two later entries in place, as a damaged segment could hold them.
+  const u8 = new Uint8Array(buffer);
+  const u32 = new Uint32Array(buffer);
+  for (const [from, to] of [["zzzzz", "k4uzx"], ["yyyyy", "kf2ad"]] as const) {
+    const entry = store.read(from, (_kind, _b, _start, _end, at) => at)!;
+    u8.set(bytes(to), entry + ENTRY_HEADER_BYTES);
+    u32[(entry + E_HASH) >>> 2] = hashOf(to);
+  }
+  u32[ST_SEQ >>> 2]! |= 1; // as if a writer died
+  const repaired = Store.open(buffer, fakeLock(), 0.8);
+  assert.equal(readText(repaired, "k4uzx"), "a-new");
+  assert.equal(readText(repaired, "kf2ad"), "b-new");
+  assert.equal(readText(repaired, "zzzzz"), undefined);
+  assert.equal(repaired.stats().entries, 2);
   assert.deepEqual(repaired.verify(), []);
 });
 
