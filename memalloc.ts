@@ -279,7 +279,8 @@ export class Memalloc {
    */
   write(name: string, value: unknown): void {
     const store = this.#open();
-    const { kind, bytes } = encodeValue(value);
+    // The segment's size bounds the walk over the value: no value larger than it can be stored.
+    const { kind, bytes } = encodeValue(value, this.maxMemory);
     store.write(name, kind, bytes);
   }
 

@@ -217,12 +217,15 @@ const TYPED_ARRAY_PROTOTYPES: ReadonlySet<unknown> = new Set([
  * Encodes a value for storage. Pure: it reads the value (getters included) and writes nothing.
  *
  * @param value A string, a `Uint8Array`, or anything else listed in the module documentation.
+ * @param maxBytes The most bytes the value may take (the store's size); past it, a value is
+ *   refused before it is written out. A top-level string or `Uint8Array` is not checked here.
  * @returns The kind and the bytes to store; copy the bytes before the next call.
  * @throws {TypeError} When the value (or a value inside it, named by its path) would not come
  *   back the same: `undefined` on its own, a function, a symbol, a string with a lone surrogate,
  *   a hole in a sparse array, a class instance, an `Error`, an `ArrayBuffer`, a cycle through a
  *   `Map` or `Set`...
- * @throws {RangeError} When the value is nested more than {@linkcode MAX_DEPTH} levels deep.
+ * @throws {RangeError} When the value is nested more than {@linkcode MAX_DEPTH} levels deep, or
+ *   would take more than `maxBytes` (an object reached by several paths counts every time).
  *
  * @example Encode and decode a few kinds of value
  * ```ts
@@ -250,7 +253,7 @@ const TYPED_ARRAY_PROTOTYPES: ReadonlySet<unknown> = new Set([
  * });
  * ```
  */
-export function encodeValue(value: unknown): EncodedValue {
+export function encodeValue(value: unknown, maxBytes: number = Infinity): EncodedValue {
   if (typeof value === "string") {
     if (!value.isWellFormed()) throw toError(LONE_SURROGATE, []);
     if (value.length > SCRATCH_CHARS) {
@@ -269,7 +272,7 @@ export function encodeValue(value: unknown): EncodedValue {
     };
   }
   if (value === undefined) throw toError(UNDEFINED, []);
-  return { kind: KIND_CBOR, bytes: encodeCbor(value) };
+  return { kind: KIND_CBOR, bytes: encodeCbor(value, maxBytes) };
 }
 
 /**
@@ -337,12 +340,15 @@ export function decodeValue(kind: number, bytes: Uint8Array): unknown {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-function encodeCbor(value: unknown): Uint8Array {
-  const walk: Walk = { flags: 0, ancestors: [], path: null };
+function encodeCbor(value: unknown, maxBytes: number): Uint8Array {
+  const walk: Walk = { flags: 0, ancestors: [], path: null, budget: maxBytes };
   try {
     visit(value, 0, walk);
   } catch (error) {
-    if (error instanceof Rejection) throw explain(value, error);
+    if (error instanceof Rejection) {
+      // A range problem has no path to find: do not walk a value that large a second time.
+      throw error.problem.range ? toError(error.problem, []) : explain(value, error, maxBytes);
+    }
     throw error;
   }
   const input = walk.flags & ESCAPE ? new Tag(escapeValue(value, new Map()), TAG_ESCAPED) : value;
@@ -369,6 +375,13 @@ interface Walk {
   ancestors: object[];
   /** The path to the current value, kept only when explaining a rejection. */
   path: string[] | null;
+  /**
+   * What is left of the bytes the value may take. Every value visited takes at least one byte
+   * and every UTF-16 unit of a string at least one more, so a value that shares objects (each
+   * written out again wherever it is reached) is refused after as many steps as the store has
+   * bytes, rather than walked, and written, 2^depth times.
+   */
+  budget: number;
 }
 
 /** Why a value cannot be stored. */
@@ -405,6 +418,11 @@ const HOLE: Problem = {
   noun: "a hole in a sparse array",
   hint: "fill it with undefined or null",
 };
+const TOO_LARGE: Problem = {
+  noun: "a value this large",
+  hint: "written out, it does not fit in the store even when empty",
+  range: true,
+};
 const TOO_DEEP: Problem = {
   noun: `a value nested more than ${MAX_DEPTH} levels deep`,
   hint: "it might not decode within the call stack of another process",
@@ -412,8 +430,10 @@ const TOO_DEEP: Problem = {
 };
 
 function visit(value: unknown, depth: number, walk: Walk): void {
+  if (--walk.budget < 0) throw new Rejection(TOO_LARGE);
   switch (typeof value) {
     case "string":
+      if ((walk.budget -= value.length) < 0) throw new Rejection(TOO_LARGE);
       if (!value.isWellFormed()) throw new Rejection(LONE_SURROGATE);
       if (value.charCodeAt(0) === BOM) walk.flags |= ESCAPE;
       return;
@@ -576,8 +596,8 @@ function article(word: string): string {
 }
 
 /** Builds the error for a rejection, walking again with a path to say where it is. */
-function explain(value: unknown, rejection: Rejection): Error {
-  const walk: Walk = { flags: 0, ancestors: [], path: [] };
+function explain(value: unknown, rejection: Rejection, maxBytes: number): Error {
+  const walk: Walk = { flags: 0, ancestors: [], path: [], budget: maxBytes };
   try {
     visit(value, 0, walk);
   } catch (error) {

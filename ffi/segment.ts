@@ -87,7 +87,12 @@ function checkSize(size: unknown): asserts size is number {
 }
 
 function checkMode(mode: unknown): asserts mode is number {
-  if (typeof mode !== "number" || !Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+  if (typeof mode !== "number") {
+    throw new TypeError(
+      `Segment mode must be permission bits from 0o000 to 0o777, got ${describe(mode)}`,
+    );
+  }
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
     throw new RangeError(
       `Segment mode must be permission bits from 0o000 to 0o777, got ${
         typeof mode === "number" && Number.isInteger(mode) && mode >= 0
@@ -107,6 +112,7 @@ export function describe(value: unknown): string {
     return String(value);
   }
   if (value === null) return "null";
+  if (typeof value === "bigint") return `${value}n`;
   if (typeof value === "object") return value.constructor?.name ?? "object";
   if (typeof value === "function") return "a function";
   if (typeof value === "symbol") return "a symbol";
@@ -201,7 +207,7 @@ export class Segment {
       throw new TypeError(`Segment options must be an object, got ${describe(options)}`);
     }
     checkSize(options.size);
-    const mode = options.mode ?? DEFAULT_MODE;
+    const mode = options.mode === undefined ? DEFAULT_MODE : options.mode; // null is no mode
     checkMode(mode);
     if (!LITTLE_ENDIAN) throw new Error("memalloc needs a little-endian machine");
 
