@@ -281,8 +281,8 @@ export class Segment {
     try {
       const view = new DataView(mapping.buffer);
       const magic = view.getUint32(SEG_MAGIC, true);
-      if (magic === 0 && isZero(mapping.buffer, SEGMENT_HEADER_BYTES)) {
-        // New, or its creator died before writing the header: write it. Magic goes last.
+      if (magic === 0 && isUnfinished(mapping.buffer, length)) {
+        // New, or its creator died before the header was whole (the magic goes last): write it.
         if (!fresh) {
           const errno = c.posix_fallocate(fd, 0, length);
           if (errno !== 0) throw systemError(name, "reserve memory for", "posix_fallocate", errno);
@@ -428,9 +428,16 @@ function closedError(name: string): MemallocError {
   });
 }
 
-function isZero(buffer: ArrayBuffer, bytes: number): boolean {
-  const words = new Uint32Array(buffer, 0, bytes / 4);
-  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+/**
+ * Whether a segment whose magic is 0 is one whose header was never finished: its creator died
+ * after writing some of the fields before the magic (version, size, creation time, pid), which
+ * is all it had written. Everything else in the first 256 bytes (the rest of the header and the
+ * store header, which nobody writes before the magic) must still be zero; a shared-memory object
+ * with anything there is not memalloc's, and is refused untouched.
+ */
+function isUnfinished(buffer: ArrayBuffer, length: number): boolean {
+  const words = new Uint32Array(buffer, 0, Math.min(length, 256) / 4);
+  for (let i = (SEG_CREATOR_PID + 4) / 4; i < words.length; i++) if (words[i] !== 0) return false;
   return true;
 }
 

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { MAGIC, SEG_MAGIC, SEG_VERSION } from "../allocator/layout.ts";
+import {
+  MAGIC,
+  SEG_CREATED,
+  SEG_CREATOR_PID,
+  SEG_MAGIC,
+  SEG_SIZE,
+  SEG_VERSION,
+} from "../allocator/layout.ts";
 import { MemallocError } from "../errors.ts";
 import { MAX_NAME_BYTES, Segment } from "../ffi/segment.ts";
 import { test } from "./_harness.ts";
@@ -193,13 +200,45 @@ test("Segment.open refuses a newer layout version and leaves the segment untouch
   }
 });
 
-test("Segment.open initialises a segment whose creator died before writing the header", () => {
-  const name = uniqueName("half-made");
-  writeFileSync(shmPath(name), new Uint8Array(MiB)); // sized, all zero: no header yet
+test("Segment.open initialises a segment whose creator died before finishing the header", () => {
+  // What a creator killed at each step of writing the header leaves: the fields before the
+  // magic, one more at each step, and the magic still 0.
+  const steps: Array<(view: DataView) => void> = [
+    () => {}, // sized, all zero
+    (view) => view.setUint32(SEG_VERSION, 1, true),
+    (view) => view.setFloat64(SEG_SIZE, MiB, true),
+    (view) => view.setFloat64(SEG_CREATED, Date.now(), true),
+    (view) => view.setUint32(SEG_CREATOR_PID, 4242, true),
+  ];
+  for (let step = 0; step < steps.length; step++) {
+    const name = uniqueName("half-made");
+    const bytes = new Uint8Array(MiB);
+    const view = new DataView(bytes.buffer);
+    for (const write of steps.slice(0, step + 1)) write(view);
+    writeFileSync(shmPath(name), bytes);
+    try {
+      using segment = Segment.open(name, { size: 2 * MiB });
+      assert.equal(segment.size, MiB, `step ${step}`);
+      const header = new DataView(segment.buffer);
+      assert.equal(header.getUint32(SEG_MAGIC, true), MAGIC, `step ${step}`);
+      assert.equal(header.getFloat64(SEG_SIZE, true), MiB, `step ${step}`);
+    } finally {
+      Segment.unlink(name);
+    }
+  }
+});
+
+test("Segment.open refuses a magic-less object with data past the header fields, untouched", () => {
+  const name = uniqueName("zero-magic");
+  const bytes = new Uint8Array(MiB);
+  bytes[200] = 1; // in the store header, which nobody writes before the magic
+  writeFileSync(shmPath(name), bytes);
   try {
-    using segment = Segment.open(name, { size: 2 * MiB });
-    assert.equal(segment.size, MiB);
-    assert.equal(new DataView(segment.buffer).getUint32(SEG_MAGIC, true), MAGIC);
+    assert.throws(() => Segment.open(name, { size: MiB }), {
+      name: "MemallocError",
+      code: "ERR_MEMALLOC_FORMAT",
+    });
+    assert.deepEqual(new Uint8Array(readFileSync(shmPath(name))), bytes);
   } finally {
     Segment.unlink(name);
   }
