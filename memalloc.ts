@@ -62,14 +62,36 @@ const KIND_NAMES: Record<number, MemallocEntryInfo["kind"]> = {
 const OPTION_KEYS = new Set(["maxMemory", "autoclean", "mode"]);
 const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
-/** Reads a value out of segment memory: strings decode in place, everything else is copied. */
+/**
+ * Private bytes that strings are copied into before decoding. Never decode segment memory in
+ * place: a writer in another process may change the bytes during the decode (the seqlock only
+ * discards the result afterwards), and TextDecoder's fast paths, which check the bytes once and
+ * then convert them, crash the process (SIGSEGV, seen on Bun and Deno) when the bytes change
+ * from ASCII to multi-byte UTF-8 between the two passes.
+ */
+const STRING_SCRATCH_MAX = 64 * 1024;
+const stringScratch = new Uint8Array(STRING_SCRATCH_MAX);
+/** Views of the scratch's first n bytes, made once per length up to 1 KiB (saves ~15 ns). */
+const scratchViews: Uint8Array[] = [];
+
+/** Reads a value out of segment memory into private memory. */
 function readValue(
   kind: number,
   bytes: Uint8Array,
   start: number,
   end: number,
 ): string | Uint8Array | Cbor {
-  if (kind === KIND_STRING) return utf8.decode(bytes.subarray(start, end));
+  if (kind === KIND_STRING) {
+    const length = end - start;
+    // Longer strings are copied into a buffer of their own, so the scratch stays small.
+    if (length > STRING_SCRATCH_MAX) return utf8.decode(bytes.slice(start, end));
+    stringScratch.set(bytes.subarray(start, end));
+    return utf8.decode(
+      length <= 1024
+        ? scratchViews[length] ??= stringScratch.subarray(0, length)
+        : stringScratch.subarray(0, length),
+    );
+  }
   if (kind === KIND_BYTES) return bytes.slice(start, end);
   return new Cbor(kind, bytes.slice(start, end));
 }

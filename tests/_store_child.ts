@@ -12,6 +12,9 @@ function makeValue(writer: string, seq: number, length: number): string {
   const payload = String.fromCharCode(97 + (seq % 26)).repeat(length);
   return `${writer}:${seq}:${length}:${checksum(payload)}:${payload}`;
 }
+/** Two strings of 30,000 UTF-8 bytes each: one ASCII, one of 3-byte characters. */
+const FLIP_ASCII = "a".repeat(30_000), FLIP_EURO = "€".repeat(10_000);
+
 function checkValue(value: string): boolean {
   const parts = value.split(":");
   if (parts.length !== 5) return false;
@@ -71,6 +74,31 @@ switch (command) {
       }
     }
     say({ writer, writes, reads, hits, torn, deletes });
+    break;
+  }
+  case "flip-write": { // flip-write <store> <ms>: rewrite "k" as ASCII, then as multi-byte text
+    using store = Memalloc.open(storeName!, { maxMemory: 256 << 10 });
+    const deadline = Date.now() + Number(args[0]);
+    let writes = 0;
+    while (Date.now() < deadline) {
+      for (let i = 0; i < 100; i++) store.write("k", writes++ & 1 ? FLIP_EURO : FLIP_ASCII);
+    }
+    say({ writes });
+    break;
+  }
+  case "flip-read": { // flip-read <store> <ms>: read "k"; it must be one of the two strings
+    using store = Memalloc.open(storeName!, { maxMemory: 256 << 10 });
+    const deadline = Date.now() + Number(args[0]);
+    let reads = 0, hits = 0, bad = 0;
+    while (Date.now() < deadline) {
+      for (let i = 0; i < 100; i++, reads++) {
+        const value = store.read<string>("k");
+        if (value === undefined) continue;
+        hits++;
+        if (value !== FLIP_ASCII && value !== FLIP_EURO) bad++;
+      }
+    }
+    say({ reads, hits, bad });
     break;
   }
   case "write-loop": { // write-loop <store>: overwrite names forever, until killed

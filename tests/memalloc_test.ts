@@ -227,6 +227,28 @@ test("Memalloc with two Deno and two Bun processes writing and reading: no torn 
   }
 });
 
+test("Memalloc.read of a string being rewritten between ASCII and multi-byte text returns one of the two, never crashes", async () => {
+  // Strings used to be decoded in place, in segment memory: TextDecoder crashed the reading
+  // process (SIGSEGV) when a writer changed the bytes from ASCII to multi-byte mid-decode.
+  const name = uniqueName("flip");
+  try {
+    const writer = start("bun", "_store_child.ts", ["flip-write", name, "3000"]);
+    const readers = RUNTIMES.map((runtime) =>
+      start(runtime, "_store_child.ts", ["flip-read", name, "2500"])
+    );
+    for (const [i, reader] of readers.entries()) {
+      const result = await reader.exited;
+      assert.equal(result.code, 0, `${RUNTIMES[i]} reader: ${result.signal} ${result.stderr}`);
+      const out = lastJson(result.stdout);
+      assert.equal(out.bad, 0, JSON.stringify(out));
+      assert.ok(out.hits > 100, JSON.stringify(out));
+    }
+    assert.equal((await writer.exited).code, 0);
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
+
 test("Memalloc writer killed with SIGKILL mid-write is repaired by the next process", async () => {
   const name = uniqueName("kill");
   try {
