@@ -47,7 +47,7 @@ if (!testsOnly) {
   steps.push({ name: "lint", command: [deno, "lint"] });
   steps.push({
     name: "type check",
-    command: [deno, "check", ...sources, "demo.ts", "tests/", "bench/", "scripts/"],
+    command: [deno, "check", ...sources, "demo.ts", "tests/", "bench/", "scripts/", "stress/"],
   });
 }
 steps.push({
