@@ -25,6 +25,7 @@ import {
   ST_SEQ,
 } from "../allocator/layout.ts";
 import { Tlsf } from "../allocator/tlsf.ts";
+import { random32 as rng } from "../stress/_value.ts";
 
 const argv = (globalThis as { process?: { argv: string[] } }).process!.argv.slice(2);
 const [storeName, seedText, casesText, firstText = "0"] = argv as [string, string, string];
@@ -37,18 +38,6 @@ const ALLOWED_CODES = new Set([
   "ERR_MEMALLOC_VERSION",
   "ERR_MEMALLOC_CORRUPT",
 ]);
-
-/** mulberry32: small, fast, and the same sequence on both runtimes. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function valueFor(random: () => number, i: number): unknown {
   const size = Math.floor(random() ** 3 * 3000);
