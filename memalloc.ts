@@ -5,7 +5,16 @@
  * @module
  */
 import { decodeValue, encodeValue, KIND_BYTES, KIND_CBOR, KIND_STRING } from "./allocator/codec.ts";
-import { MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE } from "./allocator/layout.ts";
+import {
+  LAYOUT_VERSION,
+  MAGIC,
+  MAX_SEGMENT_SIZE,
+  MIN_SEGMENT_SIZE,
+  SEG_MAGIC,
+  SEG_SIZE,
+  SEG_VERSION,
+  SEGMENT_HEADER_BYTES,
+} from "./allocator/layout.ts";
 import { type EntryInfo, Store, type StoreStats } from "./allocator/store.ts";
 import { MemallocError } from "./errors.ts";
 import { describe, Segment } from "./ffi/segment.ts";
@@ -471,7 +480,10 @@ export class Memalloc {
   }
 
   /**
-   * Checks the whole segment (heap, directory, write order, counts) and returns what is wrong.
+   * Checks the whole segment and returns what is wrong: the segment and store headers, the heap
+   * block by block (boundary tags, free lists, counters), the directory, the write order and the
+   * entry count. Changes nothing; takes the shared lock; bounded by the segment's size, and
+   * never throws on a damaged segment. The next write repairs what it finds.
    *
    * @returns Problems found; empty when the store is consistent.
    * @throws {MemallocError} When the store is closed.
@@ -487,7 +499,17 @@ export class Memalloc {
    * ```
    */
   verify(): string[] {
-    return this.#open().verify();
+    const problems = this.#open().verify();
+    // The segment header, written once at creation and checked at open.
+    const header = new DataView(this.#segment.buffer, 0, SEGMENT_HEADER_BYTES);
+    if (header.getUint32(SEG_MAGIC, true) !== MAGIC) problems.unshift("segment header: bad magic");
+    if (header.getUint32(SEG_VERSION, true) !== LAYOUT_VERSION) {
+      problems.unshift(`segment header: layout version ${header.getUint32(SEG_VERSION, true)}`);
+    }
+    if (header.getFloat64(SEG_SIZE, true) !== this.maxMemory) {
+      problems.unshift(`segment header: size ${header.getFloat64(SEG_SIZE, true)}`);
+    }
+    return problems;
   }
 
   /**

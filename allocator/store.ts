@@ -1008,6 +1008,15 @@ export class Store {
     if ((Atomics.load(u32, ST_SEQ >>> 2) & 1) !== 0) {
       problems.push("a mutation is marked in progress");
     }
+    if (u32[ST_MAGIC >>> 2] !== STORE_MAGIC) problems.push("store header: bad magic");
+    if (u32[ST_JOURNAL_OP >>> 2] !== JOURNAL_NONE) problems.push("store header: journal not empty");
+    const autoclean = this.#f64[ST_AUTOCLEAN >>> 3]!;
+    if (!(autoclean > 0 && autoclean <= 1)) {
+      problems.push(`store header: watermark ${autoclean} is not in (0, 1]`);
+    }
+    if (u32[ST_ENTRIES >>> 2]! > this.#maxEntries) {
+      problems.push(`store header: ${u32[ST_ENTRIES >>> 2]} entries cannot fit in the heap`);
+    }
     const used = new Map<number, number>();
     for (const block of this.#heap.blocks()) if (!block.free) used.set(block.offset, block.size);
     const entries = u32[ST_ENTRIES >>> 2]!;

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import * as memalloc from "../mod.ts";
 import { Memalloc } from "../mod.ts";
+import { SEG_SIZE, ST_AUTOCLEAN, ST_ORDER_TAIL } from "../allocator/layout.ts";
+import { Segment } from "../ffi/segment.ts";
 import { test } from "./_harness.ts";
 import { run, RUNTIMES, start, uniqueName } from "./_spawn.ts";
 import { sampleValues } from "./_values.ts";
@@ -157,6 +159,33 @@ test("Memalloc.open of an existing store keeps its size and watermark", async ()
     using again = Memalloc.open(name, { maxMemory: 8 * MiB, autoclean: 0.9 });
     assert.equal(again.maxMemory, MiB);
     assert.equal(again.autoclean, 0.5);
+  });
+});
+
+test("Memalloc.verify reports damaged headers and links without changing them; the next write repairs", async () => {
+  await withStore({}, (store, name) => {
+    for (let i = 0; i < 50; i++) store.write(`k${i}`, `value ${i}`);
+    assert.deepEqual(store.verify(), []);
+    using raw = Segment.open(name, { size: MiB });
+    const bytes = new Uint8Array(raw.buffer);
+    const view = new DataView(raw.buffer);
+    view.setFloat64(SEG_SIZE, 12345, true);
+    view.setFloat64(ST_AUTOCLEAN, Number.NaN, true);
+    view.setUint32(ST_ORDER_TAIL, 8, true); // not an entry
+    const damaged = bytes.slice();
+    const problems = store.verify();
+    assert.ok(problems.includes("segment header: size 12345"), problems.join("\n"));
+    assert.ok(
+      problems.includes("store header: watermark NaN is not in (0, 1]"),
+      problems.join("\n"),
+    );
+    assert.ok(problems.some((p) => p.startsWith("write order:")), problems.join("\n"));
+    assert.deepEqual(bytes, damaged, "verify() wrote nothing");
+    view.setFloat64(SEG_SIZE, MiB, true);
+    store.write("k50", "after"); // repairs the store header and the write order first
+    assert.deepEqual(store.verify(), []);
+    assert.equal(store.read("k7"), "value 7");
+    assert.equal(store.stats().repairs, 1);
   });
 });
 
