@@ -253,27 +253,25 @@ export class Store {
     const length = buffer.byteLength - (buffer.byteLength & 7) - HEAP_OFFSET;
     lock.lock(true);
     try {
-      let heap: Tlsf;
       const magic = u32[ST_MAGIC >>> 2];
-      if (magic !== STORE_MAGIC) {
-        // Zero: nobody has formatted the store yet. Anything else: its header was overwritten.
-        heap = Tlsf.format(buffer, HEAP_OFFSET, length);
-        const store = new Store(buffer, lock, heap, now, label);
-        if (magic === 0) store.#format(autoclean);
-        else store.#formatAfterLoss();
-        return store;
+      if (magic === STORE_MAGIC) {
+        let heap: Tlsf | undefined;
+        try {
+          heap = Tlsf.attach(buffer, HEAP_OFFSET, length);
+        } catch {
+          // The heap's control block is gone: nothing in it can be trusted (formatted below).
+        }
+        if (heap !== undefined) {
+          const store = new Store(buffer, lock, heap, now, label);
+          if (store.#needsRepair()) store.#repairOrReset();
+          return store;
+        }
       }
-      try {
-        heap = Tlsf.attach(buffer, HEAP_OFFSET, length);
-      } catch {
-        // The heap's control block is gone: nothing in it can be trusted. Start it afresh.
-        heap = Tlsf.format(buffer, HEAP_OFFSET, length);
-        const store = new Store(buffer, lock, heap, now, label);
-        store.#formatAfterLoss();
-        return store;
-      }
-      const store = new Store(buffer, lock, heap, now, label);
-      if (store.#needsRepair()) store.#repairOrReset();
+      // Magic zero: nobody has formatted the store yet. A foreign magic, or a heap that cannot
+      // be attached: the store was damaged, and starts afresh with its counters kept.
+      const store = new Store(buffer, lock, Tlsf.format(buffer, HEAP_OFFSET, length), now, label);
+      if (magic === 0) store.#format(autoclean);
+      else store.#formatAfterLoss();
       return store;
     } finally {
       lock.unlock();
@@ -288,7 +286,10 @@ export class Store {
     Atomics.store(u32, ST_MAGIC >>> 2, STORE_MAGIC);
   }
 
-  /** Formats afresh what could not be repaired; the entries are lost, the counters kept. */
+  /**
+   * Formats the store area afresh over an empty heap, after damage nothing could repair: the
+   * entries are lost, the counters kept.
+   */
   #formatAfterLoss(): void {
     const autoclean = this.autoclean;
     const repairs = this.#u32[ST_REPAIRS >>> 2]!;
@@ -296,7 +297,6 @@ export class Store {
     const u32 = this.#u32;
     const seq = Atomics.load(u32, ST_SEQ >>> 2);
     if ((seq & 1) === 0) Atomics.store(u32, ST_SEQ >>> 2, seq + 1); // readers keep off
-    this.#heap.reset();
     this.#format(autoclean > 0 && autoclean <= 1 ? autoclean : DEFAULT_WATERMARK);
     this.#u64.set(counters, ST_WRITES >>> 3);
     u32[ST_REPAIRS >>> 2] = repairs + 1;
@@ -383,26 +383,15 @@ export class Store {
     const hash = this.#nameHash;
     const u32 = this.#u32;
     const seqIndex = ST_SEQ >>> 2;
-    if (PLAIN_SEQ_LOADS) {
-      for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
-        const before = u32[seqIndex]!;
-        Atomics.load(FENCE, 0); // the seqlock is read before the entry...
-        if ((before & 1) !== 0) continue;
-        const result = this.#readAt(length, hash, reader);
-        Atomics.load(FENCE, 0); // ...and the entry before the seqlock again
-        if (u32[seqIndex]! !== before) continue;
-        if (result === RETRY) continue;
-        return this.#count(result);
-      }
-    } else {
-      for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
-        const before = Atomics.load(u32, seqIndex);
-        if ((before & 1) !== 0) continue; // a writer is at work (or died): try again, then lock
-        const result = this.#readAt(length, hash, reader);
-        if (Atomics.load(u32, seqIndex) !== before) continue;
-        if (result === RETRY) continue;
-        return this.#count(result);
-      }
+    for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
+      const before = PLAIN_SEQ_LOADS ? u32[seqIndex]! : Atomics.load(u32, seqIndex);
+      if (PLAIN_SEQ_LOADS) Atomics.load(FENCE, 0); // the seqlock is read before the entry...
+      if ((before & 1) !== 0) continue; // a writer is at work (or died): try again, then lock
+      const result = this.#readAt(length, hash, reader);
+      if (PLAIN_SEQ_LOADS) Atomics.load(FENCE, 0); // ...and the entry before the seqlock again
+      if ((PLAIN_SEQ_LOADS ? u32[seqIndex]! : Atomics.load(u32, seqIndex)) !== before) continue;
+      if (result === RETRY) continue;
+      return this.#count(result);
     }
     // Contended, or a writer died mid-mutation: read under the lock (repairing if needed).
     this.#lockExclusive();
@@ -581,9 +570,11 @@ export class Store {
     try {
       const entry = this.#dir.find(this.#name, length, hash, this.#walkLimit());
       if (entry === 0) return false;
-      return this.#mutate(() => {
-        // Found again inside the mutation, so that a retry after a repair looks afresh.
-        const found = this.#dir.find(this.#name, length, hash, this.#walkLimit());
+      return this.#mutate((repaired) => {
+        // After a repair the entry may have moved or gone: look again.
+        const found = repaired
+          ? this.#dir.find(this.#name, length, hash, this.#walkLimit())
+          : entry;
         if (found < 0) throw new Corrupt("a directory chain is broken");
         if (found === 0) return false;
         this.#remove(found);
@@ -781,16 +772,17 @@ export class Store {
    * Runs one mutation under the exclusive lock (the caller holds it): the seqlock goes odd so
    * readers retry, and even again when done. If the body throws half-way (it found the segment
    * damaged, or a bug), the segment is repaired at once, while we still hold the lock, and the
-   * body runs once more on the repaired segment. A second failure is an `ERR_MEMALLOC_CORRUPT`
-   * error, with the segment repaired again.
+   * body runs once more on the repaired segment (`repaired` is then true: offsets found before
+   * are stale). A second failure is an `ERR_MEMALLOC_CORRUPT` error, with the segment repaired
+   * again.
    */
-  #mutate<T>(body: () => T): T {
+  #mutate<T>(body: (repaired: boolean) => T): T {
     const u32 = this.#u32;
     for (let attempt = 0;; attempt++) {
       Atomics.add(u32, ST_SEQ >>> 2, 1); // odd: readers retry
       let result: T;
       try {
-        result = body();
+        result = body(attempt > 0);
       } catch (error) {
         this.#repairOrReset(); // leaves the seqlock even
         if (attempt === 0) continue;
@@ -815,6 +807,7 @@ export class Store {
     try {
       this.repair();
     } catch {
+      this.#heap.reset();
       this.#formatAfterLoss();
     }
   }

@@ -68,6 +68,8 @@ import {
 } from "./peers/index.ts";
 import { type MemallocPeer, openMemallocPeer, removeStaleBenchStores } from "./peers/memalloc.ts";
 import { errorMessage } from "./peers/types.ts";
+import { mulberry32 } from "../tests/_random.ts";
+import { onLines } from "../tests/_spawn.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -289,18 +291,6 @@ const DELETE_NAMES = 100_000;
 const MIXED_NAMES = 10_000;
 const MIXED_PLAN = 65_536;
 
-/** A deterministic random generator (mulberry32). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A read scenario over `READ_NAMES` names filled with one value. */
 function readScenario(
   id: string,
@@ -458,7 +448,7 @@ const SCENARIOS: Scenario[] = [
       const keys = names("m:", MIXED_NAMES);
       const peer = target.peer;
       await each(target, keys, (key) => peer.setBytes(key, VALUE_100));
-      const next = random(42);
+      const next = mulberry32(42);
       const planKeys = Array.from(
         { length: MIXED_PLAN },
         () => keys[Math.floor(next() * MIXED_NAMES)]!,
@@ -634,18 +624,11 @@ class Child {
       stdio: ["pipe", "pipe", "pipe"],
       env: { ...process.env, NO_COLOR: "1" },
     });
-    let pending = "";
-    this.process.stdout!.setEncoding("utf8");
-    this.process.stderr!.setEncoding("utf8");
-    this.process.stdout!.on("data", (chunk: string) => {
-      pending += chunk;
-      let newline;
-      while ((newline = pending.indexOf("\n")) >= 0) {
-        this.#lines.push(pending.slice(0, newline));
-        pending = pending.slice(newline + 1);
-      }
+    onLines(this.process.stdout!, (line) => {
+      this.#lines.push(line);
       for (const wake of this.#wake.splice(0)) wake();
     });
+    this.process.stderr!.setEncoding("utf8");
     this.process.stderr!.on("data", (chunk: string) => (this.#stderr += chunk));
     this.process.stdin!.on("error", () => {}); // a child that died first: its exit tells why
     this.exited = new Promise((resolve) => {

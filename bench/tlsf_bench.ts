@@ -20,6 +20,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { runtime } from "../ffi/runtime.ts";
 import { NO_ROOM, Tlsf } from "../allocator/tlsf.ts";
+import { mulberry32 } from "../tests/_random.ts";
 
 const REGION = 64 << 20;
 const RING = 1000;
@@ -28,17 +29,6 @@ const STEADY_OPS = 1_000_000;
 /** Extra steady-state runs at higher fill levels, to show where allocations start to fail. */
 const EXTRA_FILLS = [0.9, 0.95];
 const EXTRA_OPS = 200_000;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** 65,536 sizes, uniform in [min, max] or log-uniform. */
 function sizeTable(seed: number, min: number, max: number, logUniform: boolean): Uint32Array {

@@ -19,7 +19,8 @@
 import { writeSync } from "node:fs";
 import process from "node:process";
 import { Memalloc } from "../mod.ts";
-import { type CborValue, checkValue, describe, poolName, random32 } from "./_value.ts";
+import { type CborValue, checkValue, describe, poolName } from "./_value.ts";
+import { mulberry32 } from "../tests/_random.ts";
 
 /** What a reader reports, in its progress lines and its summary. */
 export interface ReaderReport {
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
     throw new Error("usage: _reader.ts <store> <reader-id> <max-memory> <names> <max-seconds>");
   }
   const pool = Array.from({ length: names }, (_, i) => poolName(i));
-  const random = random32(crypto.getRandomValues(new Uint32Array(1))[0]!);
+  const random = mulberry32(crypto.getRandomValues(new Uint32Array(1))[0]!);
   const parent = process.ppid;
   const deadline = performance.now() + seconds * 1000;
 

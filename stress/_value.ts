@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { mulberry32 } from "../tests/_random.ts";
 
 /** The shapes a value can take; see the module documentation. */
 export type ValueShape = "string" | "bytes" | "cbor";
@@ -38,28 +39,11 @@ const ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789
 /** Length of the payload text; a payload is a slice of it. */
 const SOURCE_LENGTH = 1 << 17;
 
-/**
- * A small, fast pseudo-random generator (mulberry32).
- *
- * @param seed Any 32-bit integer.
- * @returns A function that returns numbers in [0, 1).
- */
-export function random32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** The payload text, the same in every process (fixed seed); made on first use. */
 let source: string | undefined;
 function payloadText(): string {
   if (source !== undefined) return source;
-  const next = random32(0x5eed);
+  const next = mulberry32(0x5eed);
   const codes = new Uint16Array(SOURCE_LENGTH);
   for (let i = 0; i < SOURCE_LENGTH; i++) {
     codes[i] = ALPHABET.charCodeAt(Math.floor(next() * ALPHABET.length));

@@ -24,9 +24,10 @@
 import { writeSync } from "node:fs";
 import process from "node:process";
 import { Memalloc } from "../mod.ts";
-import { checkValue, describe, makeValue, MAX_PAYLOAD, poolName, random32 } from "./_value.ts";
+import { checkValue, describe, makeValue, MAX_PAYLOAD, poolName } from "./_value.ts";
 import type { ValueShape } from "./_value.ts";
 import type { SelfKillRequest } from "./_self_kill.ts";
+import { mulberry32 } from "../tests/_random.ts";
 
 /** Writes one line to stdout at once (no buffering: the process may be killed any moment). */
 function say(message: Record<string, unknown>): void {
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
     throw new Error("usage: _writer.ts <store> <writer-id> <max-memory> <names>");
   }
   const pool = Array.from({ length: names }, (_, i) => poolName(i));
-  const random = random32(crypto.getRandomValues(new Uint32Array(1))[0]!);
+  const random = mulberry32(crypto.getRandomValues(new Uint32Array(1))[0]!);
   const parent = process.ppid;
 
   const startClock = dieInOpen === undefined ? undefined : await armSelfKill(dieInOpen);

@@ -55,7 +55,8 @@ import { MAGIC, SEG_MAGIC, ST_MAGIC, STORE_MAGIC } from "../allocator/layout.ts"
 import { Memalloc, type MemallocStats } from "../mod.ts";
 import type { CheckResult, MonitorReply, MonitorRequest } from "./_monitor.ts";
 import type { ReaderReport } from "./_reader.ts";
-import { random32 } from "./_value.ts";
+import { mulberry32 } from "../tests/_random.ts";
+import { type ChildRuntime as Runtime, commandFor, onLines } from "../tests/_spawn.ts";
 
 /** The command-line help. */
 export const USAGE = `Usage: deno task stress [options]   (or: bun stress/stress.ts [options])
@@ -178,13 +179,7 @@ function parseOptions(args: string[]): Options | "help" {
 // ---------------------------------------------------------------------------------------------
 // Child processes
 
-type Runtime = "deno" | "bun";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-
-function runtimeBinary(runtime: Runtime): string {
-  const local = `${ROOT}node_modules/.bin/${runtime}`;
-  return existsSync(local) ? local : runtime;
-}
 
 /** How a child process ended. */
 interface Exit {
@@ -212,35 +207,24 @@ class Proc {
     onLine: (message: Record<string, unknown>) => void,
     stdin: "pipe" | "ignore",
   ) {
-    const path = fileURLToPath(new URL(script, import.meta.url));
-    const argv = runtime === "deno"
-      ? ["run", "-A", "--quiet", path, ...args]
-      : ["run", path, ...args];
-    this.child = spawn(runtimeBinary(runtime), argv, {
+    const argv = commandFor(runtime, fileURLToPath(new URL(script, import.meta.url)), args);
+    this.child = spawn(argv[0]!, argv.slice(1), {
       cwd: ROOT,
       stdio: [stdin, "pipe", "pipe"],
       env: { ...process.env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
     });
     this.pid = this.child.pid ?? -1;
-    let pending = "";
-    this.child.stdout!.setEncoding("utf8");
-    this.child.stderr!.setEncoding("utf8");
-    this.child.stdout!.on("data", (chunk: string) => {
-      pending += chunk;
-      let newline;
-      while ((newline = pending.indexOf("\n")) >= 0) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        let message: Record<string, unknown>;
-        try {
-          message = JSON.parse(line);
-        } catch {
-          message = { text: line };
-        }
-        if (typeof message.error === "string") this.lastError = message.error;
-        onLine(message);
+    onLines(this.child.stdout!, (line) => {
+      let message: Record<string, unknown>;
+      try {
+        message = JSON.parse(line);
+      } catch {
+        message = { text: line };
       }
+      if (typeof message.error === "string") this.lastError = message.error;
+      onLine(message);
     });
+    this.child.stderr!.setEncoding("utf8");
     this.child.stderr!.on("data", (chunk: string) => {
       this.stderr = (this.stderr + chunk).slice(-4000);
     });
@@ -476,7 +460,7 @@ const HOLDER_LOOKS = 10;
 class Harness {
   readonly options: Options;
   readonly base = `stress-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  readonly random = random32(crypto.getRandomValues(new Uint32Array(1))[0]!);
+  readonly random = mulberry32(crypto.getRandomValues(new Uint32Array(1))[0]!);
   readonly startedAt = performance.now();
   /** Log lines go to stdout, or to stderr with --json. */
   readonly log: (line: string) => void;

@@ -25,7 +25,7 @@ import {
   ST_SEQ,
 } from "../allocator/layout.ts";
 import { Tlsf } from "../allocator/tlsf.ts";
-import { random32 as rng } from "../stress/_value.ts";
+import { mulberry32 as rng } from "./_random.ts";
 
 const argv = (globalThis as { process?: { argv: string[] } }).process!.argv.slice(2);
 const [storeName, seedText, casesText, firstText = "0"] = argv as [string, string, string];

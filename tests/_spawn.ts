@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
 /** The runtimes every multi-process test runs its children on. */
@@ -27,6 +28,24 @@ export function commandFor(runtime: ChildRuntime, script: string, args: string[]
   return runtime === "deno"
     ? [runtimeBinary("deno"), "run", "-A", "--quiet", path, ...args]
     : [runtimeBinary("bun"), "run", path, ...args];
+}
+
+/**
+ * Calls `onLine` with each whole line a child writes to `stream` (UTF-8, without the newline);
+ * a last line without a newline is not reported.
+ */
+export function onLines(stream: Readable, onLine: (line: string) => void): void {
+  let pending = "";
+  stream.setEncoding("utf8");
+  stream.on("data", (chunk: string) => {
+    pending += chunk;
+    let newline;
+    while ((newline = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      onLine(line);
+    }
+  });
 }
 
 /** A child process with line-by-line access to its standard output. */
@@ -56,21 +75,14 @@ export function start(
   });
   let stdout = "";
   let stderr = "";
-  let pending = "";
   const lines: string[] = [];
   const waiters: Array<() => void> = [];
-  child.stdout!.setEncoding("utf8");
-  child.stderr!.setEncoding("utf8");
-  child.stdout!.on("data", (chunk: string) => {
-    stdout += chunk;
-    pending += chunk;
-    let newline;
-    while ((newline = pending.indexOf("\n")) >= 0) {
-      lines.push(pending.slice(0, newline));
-      pending = pending.slice(newline + 1);
-    }
+  child.stdout!.on("data", (chunk: string) => (stdout += chunk)); // first: before any wake-up
+  onLines(child.stdout!, (line) => {
+    lines.push(line);
     for (const wake of waiters.splice(0)) wake();
   });
+  child.stderr!.setEncoding("utf8");
   child.stderr!.on("data", (chunk: string) => (stderr += chunk));
   const exited = new Promise<
     { code: number | null; signal: string | null; stdout: string; stderr: string }

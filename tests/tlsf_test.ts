@@ -8,20 +8,10 @@ import {
   TLSF_MAX_LENGTH,
   TLSF_MIN_LENGTH,
 } from "../allocator/tlsf.ts";
+import { mulberry32 } from "./_random.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Log-uniform integer in [min, max]. */
 function logUniform(random: () => number, min: number, max: number): number {
