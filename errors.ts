@@ -9,7 +9,8 @@ export type MemallocErrorCode =
   | "ERR_MEMALLOC_FORMAT"
   | "ERR_MEMALLOC_VERSION"
   | "ERR_MEMALLOC_CORRUPT"
-  | "ERR_MEMALLOC_CLOSED";
+  | "ERR_MEMALLOC_CLOSED"
+  | "ERR_MEMALLOC_DEFAULT_OPEN";
 
 /** What a {@linkcode MemallocError} carries besides its message. */
 export interface MemallocErrorOptions {

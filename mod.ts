@@ -4,15 +4,18 @@
  * mapped segment, so every process that opens a store sees the same entries.
  *
  * The module-level functions use a default store (50 MiB, evicting down to 80% when full), in
- * the style of the original PHP library; {@linkcode Memalloc.open} opens named stores with
- * their own size and watermark.
+ * the style of the original PHP library: `"default"`, or the name given to
+ * {@linkcode setDefaultStore} or in `MEMALLOC_STORE`. {@linkcode Memalloc.open} opens named
+ * stores with their own size and watermark.
  *
- * Deno needs `--allow-ffi`. Linux with a tmpfs at `/dev/shm`.
+ * Deno needs `--allow-ffi` and nothing else. Linux with a tmpfs at `/dev/shm`.
  *
  * @example The default store
  * ```ts
  * import * as memalloc from "@memalloc/memalloc";
  *
+ * // This example's own store; without this line the functions use "default" (or $MEMALLOC_STORE).
+ * memalloc.setDefaultStore(`doc-${crypto.randomUUID()}`, { maxMemory: 1 << 20 });
  * memalloc.write("var1", "Foobar");
  * let data = memalloc.read("var1");
  * data += "123";
@@ -20,16 +23,18 @@
  * console.log(memalloc.read("var1")); // Foobar123
  * memalloc.delete("var1");
  * memalloc.clean(); // evicts the oldest entries if usage is above the watermark
+ * memalloc.Memalloc.unlink(memalloc.defaultStoreName());
  * ```
  *
  * @example A named store
  * ```ts
  * import { Memalloc } from "@memalloc/memalloc";
  *
- * using sessions = Memalloc.open("doc-sessions", { maxMemory: 8 * 1024 * 1024, autoclean: 0.8 });
+ * const name = `doc-sessions-${crypto.randomUUID()}`;
+ * using sessions = Memalloc.open(name, { maxMemory: 8 * 1024 * 1024, autoclean: 0.8 });
  * sessions.write("s:42", { user: 42, expires: new Date(Date.now() + 3_600_000) });
  * console.log(sessions.read("s:42"));
- * sessions.purge();
+ * Memalloc.unlink(name);
  * ```
  *
  * @module
@@ -40,6 +45,7 @@ export {
   DEFAULT_MAX_MEMORY,
   DEFAULT_STORE,
   defaultMemalloc,
+  defaultStoreName,
   Memalloc,
   type MemallocEntryInfo,
   type MemallocOptions,
@@ -48,7 +54,9 @@ export {
   read,
   remove,
   remove as delete,
+  setDefaultStore,
   stats,
+  STORE_ENV,
   write,
 } from "./memalloc.ts";
 export { MemallocError, type MemallocErrorCode, type MemallocErrorOptions } from "./errors.ts";

@@ -6,9 +6,9 @@
  */
 import {
   type Libc,
+  LIBC_ENV,
   LIBC_PATHS,
   LIBC_SYMBOLS,
-  libcOverride,
   MAP_FAILED,
   MAP_SHARED,
   type Mapping,
@@ -19,6 +19,7 @@ import {
   SHM_SYMBOLS,
   type SymbolDef,
 } from "./libc.ts";
+import { readEnv } from "./runtime.ts";
 
 /** The part of `bun:ffi` memalloc uses. */
 interface BunFfi {
@@ -57,9 +58,7 @@ type Fn<A extends unknown[], R> = (...args: A) => R;
 export async function bindLibc(): Promise<Libc> {
   const specifier = "bun:ffi";
   const ffi = (await import(specifier)) as BunFfi;
-  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process
-    ?.env;
-  const override = libcOverride((name) => env?.[name]);
+  const override = readEnv(LIBC_ENV);
 
   function open(paths: readonly string[], table: Record<string, SymbolDef>) {
     const failures: string[] = [];

@@ -5,9 +5,9 @@
  */
 import {
   type Libc,
+  LIBC_ENV,
   LIBC_PATHS,
   LIBC_SYMBOLS,
-  libcOverride,
   MAP_FAILED,
   MAP_SHARED,
   type Mapping,
@@ -16,6 +16,7 @@ import {
   SHM_PATHS,
   SHM_SYMBOLS,
 } from "./libc.ts";
+import { readEnv } from "./runtime.ts";
 
 function open<S extends Deno.ForeignLibraryInterface>(
   paths: readonly string[],
@@ -44,7 +45,7 @@ function open<S extends Deno.ForeignLibraryInterface>(
 
 /** Binds libc for Deno. */
 export function bindLibc(): Libc {
-  const override = libcOverride((name) => Deno.env.get(name));
+  const override = readEnv(LIBC_ENV);
   const libcPaths = override === undefined ? LIBC_PATHS : [override];
   const libc = open(libcPaths, LIBC_SYMBOLS);
   const shm = open([libc.path, ...SHM_PATHS], SHM_SYMBOLS);

@@ -168,13 +168,3 @@ export function cString(text: string): Uint8Array {
 
 /** `(void *)-1`, what `mmap` returns on failure. */
 export const MAP_FAILED = 0xffff_ffff_ffff_ffffn;
-
-/** Reads `MEMALLOC_LIBC` where the runtime lets us; `undefined` otherwise. */
-export function libcOverride(get: (name: string) => string | undefined): string | undefined {
-  try {
-    const value = get(LIBC_ENV);
-    return value === undefined || value === "" ? undefined : value;
-  } catch {
-    return undefined; // Deno without --allow-env: use the default paths
-  }
-}

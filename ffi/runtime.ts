@@ -14,3 +14,42 @@ export const runtime: RuntimeName = "Bun" in globalThis
   : "Deno" in globalThis
   ? "deno"
   : "other";
+
+/** Whether Deno grants a permission now, asked without prompting; always `true` elsewhere. */
+function granted(descriptor: Deno.PermissionDescriptor): boolean {
+  if (runtime !== "deno") return true;
+  try {
+    return Deno.permissions.querySync(descriptor).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * An environment variable, read only where the runtime already allows it: under Deno without
+ * `--allow-env` for that name it is `undefined`, with no prompt and no error. An empty value
+ * counts as unset.
+ *
+ * @param name The variable's name.
+ * @returns Its value, or `undefined`.
+ */
+export function readEnv(name: string): string | undefined {
+  let value: string | undefined;
+  if (runtime === "deno") {
+    if (!granted({ name: "env", variable: name })) return undefined;
+    value = Deno.env.get(name);
+  } else {
+    value = (globalThis as { process?: { env: Record<string, string | undefined> } }).process
+      ?.env[name];
+  }
+  return value === "" ? undefined : value;
+}
+
+/**
+ * Whether loading a native Node-API addon from npm (cbor-x's optional string extractor) is
+ * allowed without a prompt. Its loader reads environment variables and files (`/proc/self/exe`,
+ * `ldd`) and asks for the CPU list, so under Deno it needs all of `--allow-env`, `--allow-read`
+ * and `--allow-sys` (or `-A`); Bun has no permissions.
+ */
+export const nativeAddonsAllowed: boolean = runtime !== "deno" ||
+  (granted({ name: "env" }) && granted({ name: "read" }) && granted({ name: "sys" }));

@@ -1,4 +1,4 @@
-// The PHP library's example, line for line, on the default store.
+// The PHP library's example, line for line, on the default store (the test names it in MEMALLOC_STORE).
 import * as memalloc from "../mod.ts";
 
 memalloc.write("var1", "Foobar");

@@ -22,11 +22,19 @@ export function runtimeBinary(runtime: ChildRuntime): string {
   return existsSync(local) ? local : runtime;
 }
 
-/** The command line that runs a script under a runtime, with every permission it needs. */
-export function commandFor(runtime: ChildRuntime, script: string, args: string[]): string[] {
+/**
+ * The command line that runs a script under a runtime: under Deno with `denoFlags` (default
+ * `-A`, every permission).
+ */
+export function commandFor(
+  runtime: ChildRuntime,
+  script: string,
+  args: string[],
+  denoFlags: readonly string[] = ["-A"],
+): string[] {
   const path = fileURLToPath(new URL(script, import.meta.url));
   return runtime === "deno"
-    ? [runtimeBinary("deno"), "run", "-A", "--quiet", path, ...args]
+    ? [runtimeBinary("deno"), "run", ...denoFlags, "--quiet", path, ...args]
     : [runtimeBinary("bun"), "run", path, ...args];
 }
 
@@ -66,9 +74,12 @@ export function start(
   runtime: ChildRuntime,
   script: string,
   args: string[],
-  options: { wrapper?: string[]; env?: Record<string, string> } = {},
+  options: { wrapper?: string[]; env?: Record<string, string>; denoFlags?: string[] } = {},
 ): Child {
-  const argv = [...(options.wrapper ?? []), ...commandFor(runtime, script, args)];
+  const argv = [
+    ...(options.wrapper ?? []),
+    ...commandFor(runtime, script, args, options.denoFlags),
+  ];
   const child = spawn(argv[0]!, argv.slice(1), {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NO_COLOR: "1", ...options.env },
@@ -136,7 +147,12 @@ export async function run(
   runtime: ChildRuntime,
   script: string,
   args: string[],
-  options: { wrapper?: string[]; env?: Record<string, string>; allowFailure?: boolean } = {},
+  options: {
+    wrapper?: string[];
+    env?: Record<string, string>;
+    denoFlags?: string[];
+    allowFailure?: boolean;
+  } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const result = await start(runtime, script, args, options).exited;
   if (result.code !== 0 && !options.allowFailure) {

@@ -26,12 +26,22 @@ async function withStore(
   }
 }
 
-test("memalloc module functions run the PHP example verbatim and print Foobar123", async () => {
+test("memalloc module functions run the PHP example verbatim and print Foobar123, on the store MEMALLOC_STORE names", async () => {
   for (const runtime of RUNTIMES) {
-    const { stdout } = await run(runtime, "_seed_example.ts", []);
-    assert.equal(stdout, "Foobar123\n", `${runtime}: ${stdout}`);
+    const name = uniqueName("seed");
+    try {
+      const { stdout } = await run(runtime, "_seed_example.ts", [], {
+        env: { MEMALLOC_STORE: name },
+      });
+      assert.equal(stdout, "Foobar123\n", `${runtime}: ${stdout}`);
+      assert.ok(Memalloc.exists(name), `${runtime}: the example did not use MEMALLOC_STORE`);
+      using store = Memalloc.open(name);
+      assert.equal(store.stats().writes, 2, "the example wrote var1 twice");
+      assert.equal(store.read("var1"), undefined, "the example deletes var1 at the end");
+    } finally {
+      Memalloc.unlink(name);
+    }
   }
-  assert.equal(memalloc.read("var1"), undefined, "the example deletes var1 at the end");
 });
 
 test("memalloc module delete is the same function as remove", () => {
