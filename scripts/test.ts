@@ -8,8 +8,9 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { MAGIC, SEG_CREATOR_PID, SEG_MAGIC } from "../allocator/layout.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = (name: string) =>
@@ -17,6 +18,11 @@ const bin = (name: string) =>
 const deno = bin("deno");
 const bun = bin("bun");
 const args = Deno.args.filter((a) => !a.startsWith("--"));
+// This run's tag: every store a test creates is named test-<run>-... (tests/_spawn.ts
+// uniqueName), so the clean-up below can tell this run's stores from anyone else's.
+const run = crypto.randomUUID().slice(0, 8);
+const SHM = "/dev/shm";
+const before = new Set(existsSync(SHM) ? readdirSync(SHM) : []);
 const testsOnly = Deno.args.includes("--tests-only");
 
 interface Step {
@@ -71,6 +77,7 @@ if (!testsOnly) {
   steps.push({ name: "publish dry run", command: [deno, "publish", "--dry-run", "--allow-dirty"] });
 }
 
+let docTestPid = -1;
 let passed = 0;
 let failed = 0;
 const failedSteps: string[] = [];
@@ -79,10 +86,11 @@ for (const step of steps) {
   const started = performance.now();
   const result = spawnSync(step.command[0]!, step.command.slice(1), {
     cwd: root,
-    env: { ...process.env, NO_COLOR: "1" },
+    env: { ...process.env, NO_COLOR: "1", MEMALLOC_TEST_RUN: run },
     encoding: "utf8",
     maxBuffer: 256 * 1024 * 1024,
   });
+  if (step.name === "deno test" && result.pid !== undefined) docTestPid = result.pid;
   const output = `${result.stdout ?? ""}${result.stderr ?? ""}`;
   process.stdout.write(output);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
@@ -104,12 +112,35 @@ for (const step of steps) {
   } else if (!step.counts) console.log(`--- ${step.name}: ok (${seconds} s)`);
 }
 
-// Segments left behind by a test that was killed (tests name theirs test-*) and by the JSDoc
-// examples (doc-*). The default store is left alone: it may hold a developer's data.
-for (const file of readdirSync("/dev/shm")) {
-  if (file.startsWith("memalloc.test-") || file.startsWith("memalloc.doc-")) {
-    rmSync(`/dev/shm/${file}`, { force: true });
+// Stores this run left behind: a test's (named test-<run>-...) or a JSDoc example's (doc-...,
+// made by the deno test process itself, as its header's creator pid shows). Each one is a test
+// that did not clean up after itself: remove it and fail the run. Nothing else is touched, not
+// another run's stores, nor a user's.
+const leftovers = (existsSync(SHM) ? readdirSync(SHM) : []).filter((file) =>
+  !before.has(file) && (file.startsWith(`memalloc.test-${run}-`) ||
+    (file.startsWith("memalloc.doc-") && creatorPid(`${SHM}/${file}`) === docTestPid))
+);
+for (const file of leftovers) rmSync(`${SHM}/${file}`, { force: true });
+if (leftovers.length > 0) {
+  console.log(`\nStores left behind by this run (now removed):\n  ${leftovers.join("\n  ")}`);
+  failedSteps.push(`clean-up (${leftovers.length} stores left behind)`);
+}
+
+/** The pid a memalloc segment's header names as its creator; -1 when it has no header. */
+function creatorPid(path: string): number {
+  const header = new Uint8Array(64);
+  try {
+    const fd = openSync(path, "r");
+    try {
+      readSync(fd, header, 0, header.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return -1;
   }
+  const view = new DataView(header.buffer);
+  return view.getUint32(SEG_MAGIC, true) === MAGIC ? view.getUint32(SEG_CREATOR_PID, true) : -1;
 }
 
 if (failedSteps.length > 0) console.log(`\nFailed steps: ${failedSteps.join(", ")}`);

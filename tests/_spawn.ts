@@ -69,19 +69,34 @@ export interface Child {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** How {@linkcode start} and {@linkcode run} start a child. */
+export interface SpawnOptions {
+  /** A command the child's command line follows (`setpriv ...`, `unshare ...`). */
+  wrapper?: string[];
+  /** Variables added to this process's environment. */
+  env?: Record<string, string>;
+  /** Deno's flags instead of `-A`. */
+  denoFlags?: string[];
+  /** The whole command line instead of {@linkcode commandFor}'s. */
+  command?: string[];
+  /** The child's working directory. */
+  cwd?: string;
+}
+
 /** Starts `script` (relative to tests/) under `runtime`, optionally behind a wrapper command. */
 export function start(
   runtime: ChildRuntime,
   script: string,
   args: string[],
-  options: { wrapper?: string[]; env?: Record<string, string>; denoFlags?: string[] } = {},
+  options: SpawnOptions = {},
 ): Child {
   const argv = [
     ...(options.wrapper ?? []),
-    ...commandFor(runtime, script, args, options.denoFlags),
+    ...(options.command ?? commandFor(runtime, script, args, options.denoFlags)),
   ];
   const child = spawn(argv[0]!, argv.slice(1), {
     stdio: ["ignore", "pipe", "pipe"],
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     env: { ...process.env, NO_COLOR: "1", ...options.env },
   });
   let stdout = "";
@@ -147,12 +162,7 @@ export async function run(
   runtime: ChildRuntime,
   script: string,
   args: string[],
-  options: {
-    wrapper?: string[];
-    env?: Record<string, string>;
-    denoFlags?: string[];
-    allowFailure?: boolean;
-  } = {},
+  options: SpawnOptions & { allowFailure?: boolean } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const result = await start(runtime, script, args, options).exited;
   if (result.code !== 0 && !options.allowFailure) {
@@ -165,9 +175,16 @@ export async function run(
   return result;
 }
 
-/** A store name no other test uses. */
+/**
+ * The test run's tag: `scripts/test.ts` sets `MEMALLOC_TEST_RUN` for everything it starts, so
+ * that its clean-up removes this run's stores and no one else's. A test file run on its own
+ * gets a tag of its own.
+ */
+const RUN = process.env.MEMALLOC_TEST_RUN || Math.random().toString(36).slice(2, 10);
+
+/** A store name no other test, and no other test run, uses: `test-<run>-<prefix>-...`. */
 export function uniqueName(prefix: string): string {
-  return `test-${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  return `test-${RUN}-${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
 /** Whether this process may run commands as another user or in its own mount namespace. */
