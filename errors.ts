@@ -10,6 +10,7 @@ export type MemallocErrorCode =
   | "ERR_MEMALLOC_VERSION"
   | "ERR_MEMALLOC_CORRUPT"
   | "ERR_MEMALLOC_CLOSED"
+  | "ERR_MEMALLOC_UNTRUSTED"
   | "ERR_MEMALLOC_DEFAULT_OPEN";
 
 /** What a {@linkcode MemallocError} carries besides its message. */
@@ -28,7 +29,8 @@ export interface MemallocErrorOptions {
 
 /**
  * A failed system call on a store's segment, or a segment that memalloc refuses to use (not a
- * memalloc segment, a newer layout, corrupt, already closed).
+ * memalloc segment, another layout, corrupt, already closed, owned or writable by a user this
+ * process does not trust).
  *
  * @example Telling a permission problem apart
  * ```ts

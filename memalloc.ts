@@ -17,7 +17,7 @@ import {
 } from "./allocator/layout.ts";
 import { type EntryInfo, Store, type StoreStats } from "./allocator/store.ts";
 import { MemallocError } from "./errors.ts";
-import { checkName, describe, Segment } from "./ffi/segment.ts";
+import { checkName, checkTrust, describe, type MemallocTrust, Segment } from "./ffi/segment.ts";
 import { nativeAddonsAllowed, readEnv } from "./ffi/runtime.ts";
 
 // cbor-x's native string extractor makes CBOR decodes 1.5-2x faster (a 1 KiB object: 4.6 ->
@@ -47,8 +47,21 @@ export interface MemallocOptions {
    * An existing store keeps its watermark.
    */
   autoclean?: number;
-  /** Permission bits of a new segment (default `0o600`: the owner only). */
+  /**
+   * Permission bits of a new segment (default `0o600`: the owner only). For an existing store,
+   * the most it may allow others: a store writable by its group or by every user is opened
+   * only when `mode` (or `trust.group`) allows that too.
+   */
   mode?: number;
+  /**
+   * Whom to trust besides the calling user, for a store shared between users on purpose. By
+   * default an existing store must be owned by the calling user and writable by no one else,
+   * or the open fails with `ERR_MEMALLOC_UNTRUSTED`: anyone can create a store under any name
+   * in `/dev/shm` before its application does. `owners` lists other user ids that may own it;
+   * `group` gives a store this call creates to that group, and lets an existing store be
+   * writable by its group when its group is this one.
+   */
+  trust?: MemallocTrust;
 }
 
 /** Figures for a whole store, shared by every process that has it open. */
@@ -76,7 +89,7 @@ const KIND_NAMES: Record<number, MemallocEntryInfo["kind"]> = {
   [KIND_BYTES]: "bytes",
   [KIND_CBOR]: "cbor",
 };
-const OPTION_KEYS = new Set(["maxMemory", "autoclean", "mode"]);
+const OPTION_KEYS = new Set(["maxMemory", "autoclean", "mode", "trust"]);
 const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /**
@@ -118,7 +131,9 @@ class Cbor {
   constructor(readonly kind: number, readonly bytes: Uint8Array) {}
 }
 
-function checkOptions(options: unknown): Required<MemallocOptions> {
+type CheckedOptions = Required<Omit<MemallocOptions, "trust">> & Pick<MemallocOptions, "trust">;
+
+function checkOptions(options: unknown): CheckedOptions {
   if (options === undefined) {
     return { maxMemory: DEFAULT_MAX_MEMORY, autoclean: DEFAULT_AUTOCLEAN, mode: 0o600 };
   }
@@ -128,12 +143,13 @@ function checkOptions(options: unknown): Required<MemallocOptions> {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) {
       throw new TypeError(
-        `Unknown store option "${key}": the options are maxMemory, autoclean and mode`,
+        `Unknown store option "${key}": the options are maxMemory, autoclean, mode and trust`,
       );
     }
   }
-  const { maxMemory = DEFAULT_MAX_MEMORY, autoclean = DEFAULT_AUTOCLEAN, mode = 0o600 } =
+  const { maxMemory = DEFAULT_MAX_MEMORY, autoclean = DEFAULT_AUTOCLEAN, mode = 0o600, trust } =
     options as MemallocOptions;
+  checkTrust(trust);
   if (typeof maxMemory !== "number" || !Number.isInteger(maxMemory)) {
     throw new TypeError(`maxMemory must be an integer number of bytes, got ${describe(maxMemory)}`);
   }
@@ -148,7 +164,9 @@ function checkOptions(options: unknown): Required<MemallocOptions> {
   if (!(autoclean > 0 && autoclean <= 1)) {
     throw new RangeError(`autoclean must be in (0, 1], got ${autoclean}`);
   }
-  return { maxMemory, autoclean, mode };
+  return trust === undefined
+    ? { maxMemory, autoclean, mode }
+    : { maxMemory, autoclean, mode, trust };
 }
 
 /**
@@ -200,12 +218,15 @@ export class Memalloc {
    * report them). Each open store has its own descriptor and lock: open one per Worker.
    *
    * @param name Store name: 1 to 246 UTF-8 bytes without `/` (`/dev/shm/memalloc.<name>`).
-   * @param options `maxMemory`, `autoclean` and `mode` for a store this call creates.
+   * @param options `maxMemory`, `autoclean` and `mode` for a store this call creates; `mode`
+   * and `trust` for one that exists.
    * @returns The open store; close it with {@linkcode Memalloc.close} or `using`.
    * @throws {TypeError} For a bad name or option type, or an unknown option.
    * @throws {RangeError} For a name too long or an option out of range.
    * @throws {MemallocError} When the segment cannot be opened (`EACCES`, `ENOSPC`, ...), is not
-   * a memalloc segment, or has a newer layout.
+   * a memalloc segment (`ERR_MEMALLOC_FORMAT`), has another layout (`ERR_MEMALLOC_VERSION`), or
+   * is owned or writable by someone this call does not trust (`ERR_MEMALLOC_UNTRUSTED`); nothing
+   * in the segment is read or written then.
    *
    * @example Settings of an existing store win
    * ```ts
@@ -219,8 +240,11 @@ export class Memalloc {
    * ```
    */
   static open(name: string = DEFAULT_STORE, options?: MemallocOptions): Memalloc {
-    const { maxMemory, autoclean, mode } = checkOptions(options);
-    const segment = Segment.open(name, { size: maxMemory, mode });
+    const { maxMemory, autoclean, mode, trust } = checkOptions(options);
+    const segment = Segment.open(
+      name,
+      trust === undefined ? { size: maxMemory, mode } : { size: maxMemory, mode, trust },
+    );
     try {
       const store = Store.open(
         segment.buffer,
@@ -565,7 +589,7 @@ let chosen: { name: string; options: MemallocOptions | undefined } | undefined;
  * application a name of its own.
  *
  * @param name The store name: 1 to 246 UTF-8 bytes without `/`.
- * @param options `maxMemory`, `autoclean` and `mode`, as for {@linkcode Memalloc.open}.
+ * @param options `maxMemory`, `autoclean`, `mode` and `trust`, as for {@linkcode Memalloc.open}.
  * @throws {TypeError} For a bad name or option type, or an unknown option.
  * @throws {RangeError} For a name too long or an option out of range.
  * @throws {MemallocError} With code `ERR_MEMALLOC_DEFAULT_OPEN` when a module-level function

@@ -59,4 +59,5 @@ export {
   STORE_ENV,
   write,
 } from "./memalloc.ts";
+export type { MemallocTrust } from "./ffi/segment.ts";
 export { MemallocError, type MemallocErrorCode, type MemallocErrorOptions } from "./errors.ts";

@@ -5,6 +5,8 @@
  * @module
  */
 import {
+  AT_EMPTY_PATH,
+  EMPTY_PATH,
   type Libc,
   LIBC_ENV,
   LIBC_PATHS,
@@ -28,7 +30,10 @@ interface BunFfi {
     symbols: Record<string, { args: string[]; returns: string }>,
   ): { symbols: Record<string, (...args: unknown[]) => unknown>; close(): void };
   toArrayBuffer(pointer: number, byteOffset: number, byteLength: number): ArrayBuffer;
-  read: { i32(pointer: number, byteOffset: number): number };
+  read: {
+    i32(pointer: number, byteOffset: number): number;
+    ptr(pointer: number, byteOffset: number): number;
+  };
   CString: new (pointer: number) => { toString(): string };
 }
 
@@ -80,6 +85,8 @@ export async function bindLibc(): Promise<Libc> {
   const munmap = c.munmap as Fn<[number, number], number>;
   const strerror = c.strerror as Fn<[number], number | null>;
   const lseek = c.lseek as Fn<[number, number, number], number | bigint>;
+  const statx = c.statx as Fn<[number, Uint8Array, number, number, Uint8Array], number>;
+  const getpwuid = c.getpwuid as Fn<[number], number | null>;
 
   return {
     paths: libc.path === shm.path ? [libc.path] : [libc.path, shm.path],
@@ -91,7 +98,15 @@ export async function bindLibc(): Promise<Libc> {
     close: c.close as Fn<[number], number>,
     lseek: (fd, offset, whence) => Number(lseek(fd, offset, whence)),
     fchmod: c.fchmod as Fn<[number, number], number>,
+    fchown: c.fchown as Fn<[number, number, number], number>,
+    fstatx: (fd, mask, buf) => statx(fd, EMPTY_PATH, AT_EMPTY_PATH, mask, buf),
     getpid: c.getpid as Fn<[], number>,
+    geteuid: c.geteuid as Fn<[], number>,
+    userName(uid: number): string | undefined {
+      const entry = getpwuid(uid);
+      const name = entry === null || entry === 0 ? 0 : ffi.read.ptr(entry, 0);
+      return name === 0 ? undefined : new ffi.CString(name).toString();
+    },
     errno: () => ffi.read.i32(errnoPointer, 0),
     strerror(errno: number): string {
       const message = strerror(errno);

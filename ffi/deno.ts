@@ -4,6 +4,8 @@
  * @module
  */
 import {
+  AT_EMPTY_PATH,
+  EMPTY_PATH,
   type Libc,
   LIBC_ENV,
   LIBC_PATHS,
@@ -63,7 +65,22 @@ export function bindLibc(): Libc {
     close: c.close,
     lseek: (fd, offset, whence) => Number(c.lseek(fd, BigInt(offset), whence)),
     fchmod: c.fchmod,
+    fchown: c.fchown,
+    fstatx: (fd, mask, buf) =>
+      c.statx(
+        fd,
+        EMPTY_PATH as Uint8Array<ArrayBuffer>,
+        AT_EMPTY_PATH,
+        mask,
+        buf as Uint8Array<ArrayBuffer>,
+      ),
     getpid: c.getpid,
+    geteuid: c.geteuid,
+    userName(uid: number): string | undefined {
+      const entry = c.getpwuid(uid);
+      const name = entry === null ? null : new Deno.UnsafePointerView(entry).getPointer(0);
+      return name === null ? undefined : Deno.UnsafePointerView.getCString(name);
+    },
     errno: () => errnoView.getInt32(0),
     strerror: (errno) => {
       const message = c.strerror(errno);

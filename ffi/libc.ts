@@ -50,8 +50,29 @@ export const LIBC_SYMBOLS = {
   },
   // int fchmod(int fd, mode_t mode);
   fchmod: { parameters: ["i32", /* int fd */ "u32" /* mode_t mode */], result: "i32" },
+  // int fchown(int fd, uid_t owner, gid_t group);  (uid_t)-1 leaves that one as it is
+  fchown: {
+    parameters: ["i32", /* int fd */ "u32", /* uid_t owner */ "u32" /* gid_t group */],
+    result: "i32",
+  },
+  // int statx(int dirfd, const char *pathname, int flags, unsigned int mask, struct statx *buf);
+  // One layout on every architecture (fstat's struct stat differs between x86_64 and aarch64).
+  statx: {
+    parameters: [
+      "i32", /* int dirfd */
+      "buffer", /* const char *pathname */
+      "i32", /* int flags */
+      "u32", /* unsigned int mask */
+      "buffer", /* struct statx *statxbuf */
+    ],
+    result: "i32",
+  },
   // pid_t getpid(void);
   getpid: { parameters: [], result: "i32" },
+  // uid_t geteuid(void);
+  geteuid: { parameters: [], result: "u32" },
+  // struct passwd *getpwuid(uid_t uid);  pw_name, a char *, is the struct's first field
+  getpwuid: { parameters: ["u32" /* uid_t uid */], result: "pointer" },
   // int *__errno_location(void);  the calling thread's errno
   __errno_location: { parameters: [], result: "pointer" },
   // char *strerror(int errnum);
@@ -87,6 +108,12 @@ export const PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1;
 export const LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
 /** `lseek(2)` whence. */
 export const SEEK_END = 2;
+/** `statx(2)`: `AT_EMPTY_PATH` (stat the descriptor itself) and the basic fields' mask. */
+export const AT_EMPTY_PATH = 0x1000, STATX_BASIC_STATS = 0x7ff;
+/** `struct statx`: its size and the byte offsets of the fields memalloc reads. */
+export const STATX_SIZE = 256, STX_UID = 20, STX_GID = 24, STX_MODE = 28;
+/** `(uid_t)-1` / `(gid_t)-1`: "leave unchanged" for `fchown`. */
+export const NO_ID = 0xffff_ffff;
 
 /** Linux errno numbers memalloc names in its errors (generic table: x86_64, aarch64). */
 export const ERRNO_CODES: Readonly<Record<number, string>> = {
@@ -119,6 +146,9 @@ export const ERRNO_CODES: Readonly<Record<number, string>> = {
   95: "EOPNOTSUPP",
   122: "EDQUOT",
 };
+/** An empty C string, for `statx`'s path with `AT_EMPTY_PATH`. */
+export const EMPTY_PATH: Uint8Array = new Uint8Array(1);
+
 /** errno values memalloc acts on. */
 export const EINTR = 4, ENOENT = 2, EEXIST = 17, EWOULDBLOCK = 11;
 
@@ -147,7 +177,13 @@ export interface Libc {
   close(fd: number): number;
   lseek(fd: number, offset: number, whence: number): number;
   fchmod(fd: number, mode: number): number;
+  fchown(fd: number, owner: number, group: number): number;
+  /** `statx(fd, "", AT_EMPTY_PATH, mask, buf)`: fills `buf` (`STATX_SIZE` bytes). */
+  fstatx(fd: number, mask: number, buf: Uint8Array): number;
   getpid(): number;
+  geteuid(): number;
+  /** The user name of a uid (`getpwuid`), or `undefined` when it has none. */
+  userName(uid: number): string | undefined;
   /** The calling thread's errno, as left by the last failed call. */
   errno(): number;
   /** The C library's message for an errno value. */

@@ -31,11 +31,17 @@ import {
   LOCK_SH,
   LOCK_UN,
   type Mapping,
+  NO_ID,
   O_CREAT,
   O_EXCL,
   O_RDONLY,
   O_RDWR,
   SEEK_END,
+  STATX_BASIC_STATS,
+  STATX_SIZE,
+  STX_GID,
+  STX_MODE,
+  STX_UID,
 } from "./libc.ts";
 import { libc } from "./sys.ts";
 
@@ -48,12 +54,32 @@ export const MAX_NAME_BYTES: number = NAME_MAX - (SHM_PREFIX.length - 1);
 /** Default permission bits of a new segment. */
 export const DEFAULT_MODE = 0o600;
 
+/**
+ * Whom a store may be shared with besides the calling user: who else may own it, and which group
+ * may write to it. See {@linkcode Segment.open} for how an existing store is checked.
+ */
+export interface MemallocTrust {
+  /** User ids, besides the calling user's, that may own an existing store. */
+  owners?: readonly number[];
+  /**
+   * A group id. A store this call creates is given to that group (`fchown`; the caller must be
+   * a member); an existing store may be writable by its group when its group is this one.
+   */
+  group?: number;
+}
+
 /** Options for {@linkcode Segment.open}. */
 export interface SegmentOptions {
   /** Size in bytes of a segment created by this call; an existing one keeps its size. */
   size: number;
-  /** Permission bits of a segment created by this call (default `0o600`). */
+  /**
+   * Permission bits of a segment created by this call (default `0o600`). For an existing
+   * segment, the most it may allow others: one writable by its group or by every user is opened
+   * only when these bits allow that too.
+   */
   mode?: number;
+  /** Who else may own or write to the segment (default: nobody but the calling user). */
+  trust?: MemallocTrust;
 }
 
 /** Throws a `TypeError`/`RangeError` for a name that cannot be a store name. */
@@ -101,6 +127,36 @@ function checkMode(mode: unknown): asserts mode is number {
       }`,
     );
   }
+}
+
+const MAX_ID = 0xffff_fffe; // (uid_t)-1 means "no id"
+
+function checkId(id: unknown, what: string): asserts id is number {
+  if (typeof id !== "number" || !Number.isInteger(id)) {
+    throw new TypeError(`${what} must be an integer id, got ${describe(id)}`);
+  }
+  if (id < 0 || id > MAX_ID) throw new RangeError(`${what} ${id} is out of range: 0 to ${MAX_ID}`);
+}
+
+/** Throws a `TypeError`/`RangeError` for a `trust` option of the wrong form. */
+export function checkTrust(trust: unknown): asserts trust is MemallocTrust | undefined {
+  if (trust === undefined) return;
+  if (typeof trust !== "object" || trust === null || Array.isArray(trust)) {
+    throw new TypeError(`trust must be an object, got ${describe(trust)}`);
+  }
+  for (const key of Object.keys(trust)) {
+    if (key !== "owners" && key !== "group") {
+      throw new TypeError(`Unknown trust option "${key}": the options are owners and group`);
+    }
+  }
+  const { owners, group } = trust as MemallocTrust;
+  if (owners !== undefined) {
+    if (!Array.isArray(owners)) {
+      throw new TypeError(`trust.owners must be an array of user ids, got ${describe(owners)}`);
+    }
+    for (const uid of owners) checkId(uid, "trust.owners: a user id");
+  }
+  if (group !== undefined) checkId(group, "trust.group");
 }
 
 /** A short, safe description of a value for an error message. */
@@ -209,6 +265,7 @@ export class Segment {
     checkSize(options.size);
     const mode = options.mode === undefined ? DEFAULT_MODE : options.mode; // null is no mode
     checkMode(mode);
+    checkTrust(options.trust);
     if (!LITTLE_ENDIAN) throw new Error("memalloc needs a little-endian machine");
 
     const c = libc();
@@ -232,8 +289,16 @@ export class Segment {
     }
 
     try {
-      // shm_open applies the umask; set the asked-for bits exactly.
-      if (created && c.fchmod(fd, mode) !== 0) throw systemError(name, "create", "fchmod");
+      if (created) {
+        const group = options.trust?.group;
+        if (group !== undefined && c.fchown(fd, NO_ID, group) !== 0) {
+          throw systemError(name, "give the group to", "fchown");
+        }
+        // shm_open applies the umask; set the asked-for bits exactly.
+        if (c.fchmod(fd, mode) !== 0) throw systemError(name, "create", "fchmod");
+      } else {
+        checkOwner(name, fd, mode, options.trust);
+      }
       if (retryOnEintr(() => c.flock(fd, LOCK_EX)) !== 0) throw systemError(name, "lock", "flock");
       try {
         const mapping = Segment.#mapAndInitialize(name, fd, options.size, created);
@@ -419,6 +484,62 @@ export class Segment {
     }
     return c.errno() !== ENOENT;
   }
+}
+
+/**
+ * Refuses an existing segment that someone else could have filled: one owned by another user
+ * (unless `trust.owners` names them), or writable by its group or by every user beyond what
+ * `mode` allows (its group may write when it is `trust.group`). `/dev/shm` is writable by every
+ * user, so anyone can create a store under any name before its application does, and read or
+ * forge what it keeps there. Runs before the segment is locked, mapped or read.
+ */
+function checkOwner(
+  name: string,
+  fd: number,
+  mode: number,
+  trust: MemallocTrust | undefined,
+): void {
+  const c = libc();
+  const stat = new Uint8Array(STATX_SIZE);
+  if (c.fstatx(fd, STATX_BASIC_STATS, stat) !== 0) throw systemError(name, "open", "statx");
+  const view = new DataView(stat.buffer);
+  const uid = view.getUint32(STX_UID, true);
+  const gid = view.getUint32(STX_GID, true);
+  const bits = view.getUint16(STX_MODE, true) & 0o777;
+  const octal = `0o${bits.toString(8).padStart(3, "0")}`;
+  const self = c.geteuid();
+  const refuse = (why: string, trusted: string) =>
+    new MemallocError(
+      `Cannot open store "${name}": ${why}, so what it holds cannot be trusted; open it with ${trusted} if that is meant, or else remove it (Memalloc.unlink, as its owner or root) or use another name`,
+      { code: "ERR_MEMALLOC_UNTRUSTED", store: name },
+    );
+  if (uid !== self && !(trust?.owners ?? []).includes(uid)) {
+    throw refuse(
+      `it is owned by ${user(uid)} (mode ${octal}), not by this process's user, ${user(self)}`,
+      `trust: { owners: [${uid}] }`,
+    );
+  }
+  const allowed = (mode & 0o022) | (trust?.group === gid ? 0o020 : 0);
+  if (bits & 0o002 & ~allowed) {
+    throw refuse(`every user may write to it (mode ${octal})`, `mode: ${octal}`);
+  }
+  if (bits & 0o020 & ~allowed) {
+    throw refuse(
+      `the members of group ${gid} may write to it (mode ${octal})`,
+      `trust: { group: ${gid} }`,
+    );
+  }
+}
+
+/** `uid 65534 (nobody)`: a uid and, when it has one, its user name. */
+function user(uid: number): string {
+  let name: string | undefined;
+  try {
+    name = libc().userName(uid);
+  } catch {
+    name = undefined; // no passwd entry, or no NSS module: the number says enough
+  }
+  return name === undefined ? `uid ${uid}` : `uid ${uid} (${name})`;
 }
 
 function closedError(name: string): MemallocError {

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { Memalloc, MemallocError } from "../mod.ts";
 import { test } from "./_harness.ts";
+import { type ChildResult, OTHER_UID, prepareOtherUser } from "./_other_user.ts";
 import { isRoot, run, RUNTIMES, start, uniqueName } from "./_spawn.ts";
 
 const KiB = 1024;
@@ -12,6 +13,7 @@ const MiB = 1024 * KiB;
 const lastJson = (stdout: string) => JSON.parse(stdout.trim().split("\n").at(-1)!);
 const utf8Length = (text: string) => new TextEncoder().encode(text).length;
 const segmentBytes = (store: string) => readFileSync(`/dev/shm/memalloc.${store}`);
+const nobody = { uid: OTHER_UID, gid: OTHER_UID };
 
 /** One hostile argument: what it is, the value, and the exact error it must raise. */
 type Case = [label: string, value: unknown, type: ErrorConstructor, message: string];
@@ -461,7 +463,7 @@ test("Memalloc.open: autoclean not a number is a TypeError, outside (0, 1] a Ran
 
 test("Memalloc.open: unknown option keys, options that are not an object and a mode that is not permission bits are refused; nothing is created", () => {
   const unknown = (key: string) =>
-    `Unknown store option "${key}": the options are maxMemory, autoclean and mode`;
+    `Unknown store option "${key}": the options are maxMemory, autoclean, mode and trust`;
   const notObject = (what: string) => `Store options must be an object, got ${what}`;
   const badMode = (what: string) =>
     `Segment mode must be permission bits from 0o000 to 0o777, got ${what}`;
@@ -489,48 +491,56 @@ test("Memalloc.open: unknown option keys, options that are not an object and a m
 // System limits
 
 test("Memalloc.open and Memalloc.unlink of a store owned by another user fail with EACCES naming the store, and leave it as it was", async () => {
-  if (!isRoot()) {
+  const other = await prepareOtherUser(["_hostile_child.ts"]);
+  if (other === undefined) {
     console.log("skipped: needs root");
     return;
   }
-  for (const mode of [0o600, 0o644]) { // 0o644: others may read, but a store is opened read-write
-    const name = uniqueName("hostile-eacces");
-    try {
-      using store = Memalloc.open(name, { maxMemory: 64 * KiB, mode }); // owned by root
-      store.write("keep", "kept");
-      const bytes = segmentBytes(name);
-      for (const runtime of RUNTIMES) {
-        const commands: Array<[string, string]> = [["open", "shm_open"], ["unlink", "shm_unlink"]];
-        for (const [command, syscall] of commands) {
-          const result = await run(runtime, "_hostile_child.ts", [command, name], {
-            wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
-            env: { HOME: "/tmp", DENO_DIR: "/tmp/memalloc-deno-dir" },
-          });
-          const out = lastJson(result.stdout);
-          const at = `${runtime} ${command} mode 0o${mode.toString(8)}: ${result.stdout}`;
-          assert.deepEqual(
-            [out.error, out.code, out.errno, out.syscall, out.store, out.message],
-            [
-              "MemallocError",
-              "EACCES",
-              13,
-              syscall,
+  try {
+    for (const mode of [0o600, 0o644]) { // 0o644: others may read, but a store is opened read-write
+      const name = uniqueName("hostile-eacces");
+      try {
+        using store = Memalloc.open(name, { maxMemory: 64 * KiB, mode }); // owned by root
+        store.write("keep", "kept");
+        const bytes = segmentBytes(name);
+        for (const runtime of RUNTIMES) {
+          const commands: Array<[string, string]> = [["open", "shm_open"], [
+            "unlink",
+            "shm_unlink",
+          ]];
+          for (const [command, syscall] of commands) {
+            const result: ChildResult = await other.run(nobody, runtime, "_hostile_child.ts", [
+              command,
               name,
-              `Cannot ${command} store "${name}": permission denied (EACCES)`,
-            ],
-            at,
-          );
-          assert.equal(out.exists, true, `${at}: exists() is true even without permission`);
+            ]);
+            const out = lastJson(result.stdout);
+            const at = `${runtime} ${command} mode 0o${mode.toString(8)}: ${result.stdout}`;
+            assert.deepEqual(
+              [out.error, out.code, out.errno, out.syscall, out.store, out.message],
+              [
+                "MemallocError",
+                "EACCES",
+                13,
+                syscall,
+                name,
+                `Cannot ${command} store "${name}": permission denied (EACCES)`,
+              ],
+              at,
+            );
+            assert.equal(out.exists, true, `${at}: exists() is true even without permission`);
+          }
         }
+        assert.ok(segmentBytes(name).equals(bytes), "the store changed");
+        const stat = statSync(`/dev/shm/memalloc.${name}`);
+        assert.deepEqual([stat.uid, stat.mode & 0o777], [0, mode]);
+        assert.equal(store.read("child"), undefined);
+        assert.equal(store.stats().entries, 1);
+      } finally {
+        Memalloc.unlink(name);
       }
-      assert.ok(segmentBytes(name).equals(bytes), "the store changed");
-      const stat = statSync(`/dev/shm/memalloc.${name}`);
-      assert.deepEqual([stat.uid, stat.mode & 0o777], [0, mode]);
-      assert.equal(store.read("child"), undefined);
-      assert.equal(store.stats().entries, 1);
-    } finally {
-      Memalloc.unlink(name);
     }
+  } finally {
+    other.remove();
   }
 });
 

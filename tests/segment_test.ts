@@ -11,6 +11,7 @@ import {
 import { MemallocError } from "../errors.ts";
 import { MAX_NAME_BYTES, Segment } from "../ffi/segment.ts";
 import { test } from "./_harness.ts";
+import { OTHER_UID, prepareOtherUser } from "./_other_user.ts";
 import { isRoot, run, RUNTIMES, start, uniqueName } from "./_spawn.ts";
 
 const MiB = 1 << 20;
@@ -274,7 +275,8 @@ test("Segment.open fails with ENOSPC when /dev/shm is full and leaves no segment
 });
 
 test("Segment.open fails with EACCES on a segment owned by another user", async () => {
-  if (!isRoot()) {
+  const other = await prepareOtherUser(["_segment_child.ts"]);
+  if (other === undefined) {
     console.log("skipped: needs root to run a child as another user");
     return;
   }
@@ -282,10 +284,12 @@ test("Segment.open fails with EACCES on a segment owned by another user", async 
   try {
     Segment.open(name, { size: MiB }).close(); // owned by root, mode 0600
     for (const runtime of RUNTIMES) {
-      const result = await run(runtime, "_segment_child.ts", ["open", name], {
-        wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
-        env: { HOME: "/tmp", DENO_DIR: "/tmp/memalloc-deno-dir" },
-      });
+      const result = await other.run(
+        { uid: OTHER_UID, gid: OTHER_UID },
+        runtime,
+        "_segment_child.ts",
+        ["open", name],
+      );
       const out = lastJson(result.stdout);
       assert.equal(out.code, "EACCES", result.stdout + result.stderr);
       assert.equal(out.errno, 13);
@@ -294,6 +298,7 @@ test("Segment.open fails with EACCES on a segment owned by another user", async 
     }
   } finally {
     Segment.unlink(name);
+    other.remove();
   }
 });
 
