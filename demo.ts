@@ -2,7 +2,8 @@
  * memalloc demo: Deno and Bun processes share one store. Each writes values and reads what the
  * others wrote; then the store fills up and evicts its oldest entries at the watermark.
  *
- * Run with `npm run demo` (or `deno run -A demo.ts`).
+ * Run with `npm run demo` (or `deno run -A demo.ts`: it starts the other processes, which
+ * need only `--allow-ffi`).
  *
  * @module
  */
@@ -12,13 +13,13 @@ import { fileURLToPath } from "node:url";
 import { Memalloc } from "./mod.ts";
 import { runtime } from "./ffi/runtime.ts";
 
-const STORE = "demo";
 const OPTIONS = { maxMemory: 256 * 1024, autoclean: 0.8 };
-const [role, ...args] = (globalThis as { process?: { argv: string[] } }).process!.argv.slice(2);
+const [role, storeName] = (globalThis as { process?: { argv: string[] } }).process!.argv.slice(2);
 const who = `${runtime}[${process.pid}]`;
+const KiB = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
 
-function child(step: string): void {
-  using store = Memalloc.open(STORE, OPTIONS);
+function child(step: string, name: string): void {
+  using store = Memalloc.open(name, OPTIONS);
   if (step === "bun-writes") {
     store.write("greeting", `hello from ${who}`);
     store.write("session:42", { user: "ada", roles: ["admin"], since: new Date("2026-01-01") });
@@ -39,7 +40,6 @@ function child(step: string): void {
       `  ${who} read reply      = ${reply.constructor.name} "${new TextDecoder().decode(reply)}"`,
     );
   }
-  void args;
 }
 
 function main(): void {
@@ -47,17 +47,21 @@ function main(): void {
   const bin = (name: string) =>
     existsSync(`${root}node_modules/.bin/${name}`) ? `${root}node_modules/.bin/${name}` : name;
   const script = fileURLToPath(import.meta.url);
+  // A store of this run's own: the demo never touches a store someone else may be using.
+  const name = `demo-${process.pid}`;
+  // The children need nothing but FFI: under Deno, exactly --allow-ffi.
   const spawn = (rt: "deno" | "bun", step: string) => {
-    const argv = rt === "deno" ? ["run", "-A", script, step] : [script, step];
+    const argv = rt === "deno" ? ["run", "--allow-ffi", script, step, name] : [script, step, name];
     const result = spawnSync(bin(rt), argv, { stdio: "inherit" });
     if (result.status !== 0) throw new Error(`${rt} ${step} failed`);
   };
 
-  Memalloc.unlink(STORE);
-  using store = Memalloc.open(STORE, OPTIONS);
-  console.log(`memalloc demo: store "${STORE}" at /dev/shm/memalloc.${STORE}`);
+  using store = Memalloc.open(name, OPTIONS);
+  console.log(`memalloc demo: store "${name}" at /dev/shm/memalloc.${name}`);
   console.log(
-    `  ${store.maxMemory / 1024} KiB, evicts down to ${store.autoclean * 100}% when full\n`,
+    `  ${KiB(store.maxMemory)}, watermark ${store.autoclean * 100}% (${
+      KiB(store.stats().watermark)
+    }): a write that finds the store full first evicts the oldest entries down to it\n`,
   );
 
   console.log("1. Processes of both runtimes share values:");
@@ -65,7 +69,10 @@ function main(): void {
   spawn("deno", "deno-reads");
   spawn("bun", "bun-reads");
 
-  console.log("\n2. The store fills up: the oldest entries are evicted at the watermark:");
+  console.log(
+    "\n2. The store fills up. The write that finds no room evicts the oldest entries until usage" +
+      "\n   is at the watermark, then stores its own value on top of that:",
+  );
   let page = 0;
   while (store.stats().evictions === 0) store.write(`page:${page++}`, "<html>".padEnd(4000, "."));
   let stats = store.stats();
@@ -74,10 +81,18 @@ function main(): void {
   console.log(
     `  first entries gone: greeting = ${store.read("greeting")}; oldest page left: ${oldest}`,
   );
+  const over = stats.bytesUsed - stats.watermark;
   console.log(
-    `  usage ${(stats.bytesUsed / 1024).toFixed(0)} KiB, watermark ${
-      (stats.watermark / 1024).toFixed(0)
-    } KiB`,
+    `  usage ${KiB(stats.bytesUsed)}: the watermark, ${KiB(stats.watermark)}, ${
+      over > 0 ? `plus ${(over / 1024).toFixed(1)} KiB of the page just written` : "or less"
+    }`,
+  );
+  const cleaned = store.clean();
+  stats = store.stats();
+  console.log(
+    `  clean() evicts down to the watermark on demand: ${cleaned} more evicted, usage ${
+      KiB(stats.bytesUsed)
+    }`,
   );
 
   console.log("\n3. Final stats(), shared by every process:");
@@ -91,8 +106,8 @@ function main(): void {
     console.log(`  ${key.padEnd(10)} ${stats[key].toLocaleString("en-US")}`);
   }
   store.close();
-  Memalloc.unlink(STORE);
+  Memalloc.unlink(name);
 }
 
 if (role === undefined) main();
-else child(role);
+else child(role, storeName!);
