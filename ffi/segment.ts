@@ -576,7 +576,9 @@ function checkHeader(name: string, view: DataView, length: number): void {
   const version = view.getUint32(SEG_VERSION, true);
   if (version !== LAYOUT_VERSION) {
     throw new MemallocError(
-      `Cannot open store "${name}": its layout version is ${version}, this memalloc reads version ${LAYOUT_VERSION}`,
+      `Cannot open store "${name}": its layout version is ${version}, this memalloc reads version ${LAYOUT_VERSION}; it was made by ${
+        version < LAYOUT_VERSION ? "an older" : "a newer"
+      } memalloc: upgrade every process that shares it, or once none uses it, remove it with Memalloc.unlink("${name}") (its entries are lost)`,
       { code: "ERR_MEMALLOC_VERSION", store: name },
     );
   }

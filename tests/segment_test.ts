@@ -182,22 +182,24 @@ test("Segment.open refuses an object that is not a memalloc segment and leaves i
   }
 });
 
-test("Segment.open refuses a newer layout version and leaves the segment untouched", () => {
-  const name = uniqueName("version");
-  try {
-    Segment.open(name, { size: MiB }).close();
-    const bytes = new Uint8Array(readFileSync(shmPath(name)));
-    new DataView(bytes.buffer).setUint32(SEG_VERSION, 7, true);
-    writeFileSync(shmPath(name), bytes);
-    assert.throws(() => Segment.open(name, { size: MiB }), {
-      name: "MemallocError",
-      code: "ERR_MEMALLOC_VERSION",
-      message:
-        `Cannot open store "${name}": its layout version is 7, this memalloc reads version 1`,
-    });
-    assert.deepEqual(new Uint8Array(readFileSync(shmPath(name))), bytes);
-  } finally {
-    Segment.unlink(name);
+test("Segment.open refuses an older or a newer layout version, says how to remove it, and leaves the segment untouched", () => {
+  for (const [version, made] of [[7, "a newer"], [0, "an older"]] as const) {
+    const name = uniqueName("version");
+    try {
+      Segment.open(name, { size: MiB }).close();
+      const bytes = new Uint8Array(readFileSync(shmPath(name)));
+      new DataView(bytes.buffer).setUint32(SEG_VERSION, version, true);
+      writeFileSync(shmPath(name), bytes);
+      assert.throws(() => Segment.open(name, { size: MiB }), {
+        name: "MemallocError",
+        code: "ERR_MEMALLOC_VERSION",
+        message:
+          `Cannot open store "${name}": its layout version is ${version}, this memalloc reads version 1; it was made by ${made} memalloc: upgrade every process that shares it, or once none uses it, remove it with Memalloc.unlink("${name}") (its entries are lost)`,
+      });
+      assert.deepEqual(new Uint8Array(readFileSync(shmPath(name))), bytes);
+    } finally {
+      Segment.unlink(name);
+    }
   }
 });
 
