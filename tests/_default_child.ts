@@ -3,18 +3,9 @@
 import * as memalloc from "../mod.ts";
 import { Memalloc } from "../mod.ts";
 import { sampleValues } from "./_values.ts";
+import { attempt, say } from "./_child.ts";
 
 const [command, ...args] = (globalThis as { process?: { argv: string[] } }).process!.argv.slice(2);
-const say = (value: unknown) => console.log(JSON.stringify(value));
-
-function attempt(body: () => unknown): Record<string, unknown> {
-  try {
-    return { result: body() ?? null };
-  } catch (error) {
-    const e = error as { code?: string; message: string };
-    return { error: (error as Error).constructor.name, code: e.code, message: e.message };
-  }
-}
 
 switch (command) {
   case "name": // name: what defaultStoreName() gives (from MEMALLOC_STORE, or "default")

@@ -1,32 +1,10 @@
 // A child process for hostile_test.ts: `<command> <store> [args...]`; prints one JSON line.
 import { readdirSync, writeFileSync } from "node:fs";
 import { Memalloc } from "../mod.ts";
+import { attempt, say } from "./_child.ts";
 
 const [command, name, ...args] = (globalThis as { process?: { argv: string[] } }).process!.argv
   .slice(2);
-const say = (value: unknown) => console.log(JSON.stringify(value));
-
-/** What a caller needs to check an error: its class, message and MemallocError fields. */
-function describeError(error: unknown): Record<string, unknown> {
-  const e = error as Record<string, unknown>;
-  return {
-    error: (error as Error).constructor.name,
-    message: e.message,
-    code: e.code,
-    errno: e.errno,
-    syscall: e.syscall,
-    store: e.store,
-  };
-}
-
-/** Runs `body`, reporting what it returned or threw. */
-function attempt(body: () => unknown): Record<string, unknown> {
-  try {
-    return { result: body() ?? null };
-  } catch (error) {
-    return describeError(error);
-  }
-}
 
 switch (command) {
   case "open": { // open <store> <maxMemory>: try to open and write one entry

@@ -1,9 +1,9 @@
 // A child process for segment_test.ts: `<command> <name> [args...]`; prints one JSON line per step.
 import { Segment } from "../ffi/segment.ts";
+import { say } from "./_child.ts";
 
 const [command, name, ...args] = (globalThis as { process?: { argv: string[] } }).process!.argv
   .slice(2);
-const say = (value: unknown) => console.log(JSON.stringify(value));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 try {

@@ -2,10 +2,10 @@
 import assert from "node:assert/strict";
 import { Memalloc } from "../mod.ts";
 import { sampleValues } from "./_values.ts";
+import { say } from "./_child.ts";
 
 const argv = (globalThis as { process?: { argv: string[] } }).process!.argv.slice(2);
 const [command, storeName, ...args] = argv;
-const say = (value: unknown) => console.log(JSON.stringify(value));
 
 /** A value that carries its own check: `writer:seq:length:checksum:payload`. */
 function makeValue(writer: string, seq: number, length: number): string {

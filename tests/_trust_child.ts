@@ -1,19 +1,10 @@
 // A child process for trust_test.ts: `<command> <store> [args...]`; prints one JSON line.
 import * as memalloc from "../mod.ts";
 import { Memalloc, type MemallocOptions } from "../mod.ts";
+import { attempt, say } from "./_child.ts";
 
 const [command, name, ...args] = (globalThis as { process?: { argv: string[] } }).process!.argv
   .slice(2);
-const say = (value: unknown) => console.log(JSON.stringify(value));
-
-function attempt(body: () => unknown): Record<string, unknown> {
-  try {
-    return { result: body() ?? null };
-  } catch (error) {
-    const e = error as { code?: string; message: string };
-    return { error: (error as Error).constructor.name, code: e.code, message: e.message };
-  }
-}
 
 switch (command) {
   case "plant": { // plant <store> <options json>: create a store and write a forged config

@@ -44,6 +44,8 @@ test("Memalloc.open refuses a store planted by another user with ERR_MEMALLOC_UN
         assert.deepEqual(out, {
           error: "MemallocError",
           code: "ERR_MEMALLOC_UNTRUSTED",
+          errno: 0,
+          store: name,
           message: untrusted(
             name,
             "it is owned by uid 65534 (nobody) (mode 0o666), not by this process's user, uid 0 (root)",
@@ -61,6 +63,8 @@ test("Memalloc.open refuses a store planted by another user with ERR_MEMALLOC_UN
         assert.deepEqual(owner, {
           error: "MemallocError",
           code: "ERR_MEMALLOC_UNTRUSTED",
+          errno: 0,
+          store: name,
           message: untrusted(name, "every user may write to it (mode 0o666)", "mode: 0o666"),
         }, runtime);
       }
