@@ -68,8 +68,30 @@ export function names(prefix: string, count: number): string[] {
 /** Entries the two-process scenario reads and overwrites (names `"p:..."`). */
 export const SHARED_NAMES = 1024;
 
-/** The peers that the two-process scenario runs in two processes at once. */
+/**
+ * Set R of the scenario with a writer on other names: the `SHARED_NAMES` entries (names
+ * `"a:..."`) that its reader reads.
+ */
+export const READER_NAMES: readonly string[] = names("a:", SHARED_NAMES);
+
+/**
+ * Set W of that scenario: the `SHARED_NAMES` entries (names `"b:..."`, none of them in
+ * {@linkcode READER_NAMES}) that its writer overwrites.
+ */
+export const WRITER_NAMES: readonly string[] = names("b:", SHARED_NAMES);
+
+/** The peers that the multi-process scenarios run in several processes at once. */
 export type SharedPeerKind = "memalloc" | "lmdb" | "sqlite";
+
+/**
+ * What a child process of the multi-process scenarios does (see `_compare_child.ts`): `both`
+ * reads, then overwrites, the `"p:..."` entries (the two-process scenario); `read-set` reads
+ * {@linkcode READER_NAMES}; `write-set` overwrites {@linkcode WRITER_NAMES}.
+ */
+export const CHILD_ROLES = ["both", "read-set", "write-set"] as const;
+
+/** One of {@linkcode CHILD_ROLES}. */
+export type ChildRole = typeof CHILD_ROLES[number];
 
 /**
  * Attaches to a peer that another process opened, at its `location`.

@@ -17,6 +17,12 @@
  *   this runtime at once, started together at a barrier, against one process alone (best of 3
  *   alternating runs; 1 with `--quick`). A CPU-bound control that shares nothing shows how far
  *   two processes can scale on this machine at all;
+ * - a reader with a writer process on other names (memalloc, lmdb-js, SQLite): the reads/s of
+ *   one process reading 1,024 names alone, and while a second process of this runtime overwrites
+ *   1,024 other names of the same store (100-byte values), started together at a barrier; the
+ *   ratio with ÷ alone shows how far writes elsewhere in the store disturb lock-free reads; the
+ *   same ratio per second of the reader's own CPU time leaves out what a busy machine takes. Best
+ *   of 3 alternating runs (1 with `--quick`), with the same CPU-bound control;
  * - memory: bytes per entry for N entries with 16-byte names and 100-byte values (memalloc:
  *   `stats().bytesUsed` delta; peers: `memoryBytes()` delta where measurable).
  *
@@ -48,8 +54,10 @@ import { decode } from "cbor-x";
 import { runtime } from "../ffi/runtime.ts";
 import { printTable, runtimeVersion, writeResults } from "./_report.ts";
 import {
+  type ChildRole,
   epochNow,
   names,
+  READER_NAMES,
   SHARED_NAMES,
   type SharedPeerKind,
   STRING_100,
@@ -57,6 +65,7 @@ import {
   structuredValue,
   VALUE_100,
   VALUE_4K,
+  WRITER_NAMES,
 } from "./_compare_data.ts";
 import {
   type AsyncPeer,
@@ -94,9 +103,15 @@ interface Settings {
   rounds: number;
   /** Entries of the memory scenario. */
   memoryEntries: number;
-  /** Length of each phase (reads, then writes) of the two-process scenario. */
+  /**
+   * Length of each phase (reads, then writes) of the two-process scenario, and of the timed run
+   * of the scenario with a writer on other names.
+   */
   twoProcessMs: number;
-  /** Runs of one process, then two, taken in turn; the best of each is reported. */
+  /**
+   * Runs of one process, then two, taken in turn (in both multi-process scenarios); the best of
+   * each is reported.
+   */
   twoProcessRepeats: number;
   /** Requests in flight together in the pipelined Redis figures. */
   pipelineDepth: number;
@@ -585,6 +600,8 @@ function eviction(autoclean: number): EvictionResult {
 interface ProcessRun {
   reads: number;
   readMs: number;
+  /** The child's CPU time (user and system) during its reads. */
+  readCpuMs: number;
   found: number;
   writes: number;
   writeMs: number;
@@ -669,21 +686,25 @@ class Child {
   }
 }
 
-/** Runs `count` children on the peer at once and returns what each did. */
+/**
+ * Runs one child per role on the peer at once (see `_compare_child.ts`) and returns what each
+ * did, in the order of `roles`.
+ */
 async function runChildren(
   kind: SharedPeerKind | "cpu",
   location: string,
-  count: number,
+  roles: readonly ChildRole[],
 ): Promise<ProcessRun[]> {
   const script = fileURLToPath(new URL("./_compare_child.ts", import.meta.url));
   const ms = String(SETTINGS.twoProcessMs);
   // process.execPath is the running runtime's binary, under Deno and under Bun.
-  const argv = runtime === "deno"
-    ? [process.execPath, "run", "-A", "--quiet", script, kind, location, ms, ms]
-    : [process.execPath, script, kind, location, ms, ms];
+  const argv = (role: ChildRole) =>
+    runtime === "deno"
+      ? [process.execPath, "run", "-A", "--quiet", script, kind, location, ms, ms, role]
+      : [process.execPath, script, kind, location, ms, ms, role];
   const children: Child[] = [];
   try {
-    for (let i = 0; i < count; i++) children.push(new Child(argv));
+    for (const role of roles) children.push(new Child(argv(role)));
     await Promise.all(children.map((child) => child.line((l) => l === "ready", 60_000)));
     const start = Math.ceil(epochNow()) + 200;
     for (const child of children) child.process.stdin!.end(`${start}\n`);
@@ -724,8 +745,8 @@ async function twoProcesses(
     const samples = { reads1: [] as number[], reads2: [] as number[], writes1: [] as number[] };
     const writes2: number[] = [];
     for (let r = 0; r < SETTINGS.twoProcessRepeats; r++) {
-      const one = await runChildren(kind, location, 1);
-      const two = await runChildren(kind, location, 2);
+      const one = await runChildren(kind, location, ["both"]);
+      const two = await runChildren(kind, location, ["both", "both"]);
       samples.reads1.push(reads(one));
       samples.writes1.push(writes(one));
       samples.reads2.push(reads(two));
@@ -741,6 +762,86 @@ async function twoProcesses(
       writesPerSecond2: best(writes2),
       writeScaling: best(writes2) / best(samples.writes1),
       samples: { ...samples, writes2 },
+    };
+  } finally {
+    if (peer) { for (const key of keys) peer.delete(key); }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A reader with a writer process on other names
+
+interface OtherNamesResult {
+  peer: string;
+  /** Reads/s of the reader alone (set R). */
+  readsAlone: number;
+  /** Reads/s of the reader while the writer overwrites set W. */
+  readsWithWriter: number;
+  /** `readsWithWriter ÷ readsAlone`: 1 when writes elsewhere cost the reader nothing. */
+  ratio: number;
+  /** Reads per second of the reader's own CPU time, alone. */
+  readsPerCpuSecondAlone: number;
+  /** Reads per second of the reader's own CPU time, with the writer. */
+  readsPerCpuSecondWithWriter: number;
+  /**
+   * `readsPerCpuSecondWithWriter ÷ readsPerCpuSecondAlone`: the ratio without the time a busy
+   * machine gives to other processes (the writer among them).
+   */
+  cpuRatio: number;
+  /** Writes/s of the writer (set W), during the reader's run. */
+  writerWritesPerSecond: number;
+  /** Every repeat's figures, in ops/s. */
+  samples: {
+    alone: number[];
+    withWriter: number[];
+    writer: number[];
+    cpuAlone: number[];
+    cpuWithWriter: number[];
+  };
+}
+
+/**
+ * The reader (set R) alone, then the reader and a writer (set W) at once, on the peer (both
+ * sets filled here first), `twoProcessRepeats` times in turn; each figure is the best of its
+ * repeats, as in {@linkcode twoProcesses}. `peer` undefined runs the CPU-bound control instead
+ * (the "reader" and the "writer" hash the names of their set).
+ */
+async function writerOnOtherNames(
+  kind: SharedPeerKind | "cpu",
+  peer: Peer | undefined,
+): Promise<OtherNamesResult> {
+  const keys = [...READER_NAMES, ...WRITER_NAMES];
+  if (peer) { for (const key of keys) peer.setBytes(key, VALUE_100); }
+  try {
+    const location = peer?.location ?? "-";
+    const perSecond = (count: number, ms: number) => (count / ms) * 1000;
+    const samples: OtherNamesResult["samples"] = {
+      alone: [],
+      withWriter: [],
+      writer: [],
+      cpuAlone: [],
+      cpuWithWriter: [],
+    };
+    for (let r = 0; r < SETTINGS.twoProcessRepeats; r++) {
+      const [alone] = await runChildren(kind, location, ["read-set"]);
+      const [reader, writer] = await runChildren(kind, location, ["read-set", "write-set"]);
+      samples.alone.push(perSecond(alone!.reads, alone!.readMs));
+      samples.withWriter.push(perSecond(reader!.reads, reader!.readMs));
+      samples.writer.push(perSecond(writer!.writes, writer!.writeMs));
+      samples.cpuAlone.push(perSecond(alone!.reads, alone!.readCpuMs));
+      samples.cpuWithWriter.push(perSecond(reader!.reads, reader!.readCpuMs));
+    }
+    const best = (values: number[]) => Math.max(...values);
+    return {
+      peer: peer?.name ?? CONTROL,
+      readsAlone: best(samples.alone),
+      readsWithWriter: best(samples.withWriter),
+      ratio: best(samples.withWriter) / best(samples.alone),
+      readsPerCpuSecondAlone: best(samples.cpuAlone),
+      readsPerCpuSecondWithWriter: best(samples.cpuWithWriter),
+      cpuRatio: best(samples.cpuWithWriter) / best(samples.cpuAlone),
+      writerWritesPerSecond: best(samples.writer),
+      samples,
     };
   } finally {
     if (peer) { for (const key of keys) peer.delete(key); }
@@ -870,6 +971,7 @@ const errors: string[] = [];
 const results: CaseResult[] = [];
 const evictionResults: EvictionResult[] = [];
 const twoProcessResults: TwoProcessResult[] = [];
+const otherNamesResults: OtherNamesResult[] = [];
 let memoryResults: MemoryResult[] = [];
 const progress = (text: string) => console.error(`  [${runtime}] ${text}`);
 
@@ -968,6 +1070,16 @@ try {
       console.error(`ERROR two processes, ${label}: ${errorMessage(error)}`);
     }
   }
+  for (const [kind, peer] of [...shared, ["cpu", undefined] as const]) {
+    const label = peer?.name ?? CONTROL;
+    progress(`a reader with a writer process on other names: ${label}`);
+    try {
+      otherNamesResults.push(await writerOnOtherNames(kind, peer));
+    } catch (error) {
+      errors.push(`reader with a writer on other names, ${label}: ${errorMessage(error)}`);
+      console.error(`ERROR reader with a writer on other names, ${label}: ${errorMessage(error)}`);
+    }
+  }
 } finally {
   try {
     main.close();
@@ -1039,6 +1151,25 @@ printTable(twoProcessResults.map((t) => ({
   "writes/s, 2 procs": integer(t.writesPerSecond2),
   "writes ×": scaling(t.writeScaling),
 })));
+
+console.log(
+  `\na reader with a writer process on other names: one ${runtime} process reads ` +
+    `${READER_NAMES.length} names alone, then while a second overwrites ` +
+    `${WRITER_NAMES.length} others (${SETTINGS.twoProcessMs} ms, best of ` +
+    `${SETTINGS.twoProcessRepeats}; 100 B values)`,
+);
+printTable(otherNamesResults.map((o) => ({
+  peer: o.peer,
+  "reads/s, alone": integer(o.readsAlone),
+  "reads/s, with writer": integer(o.readsWithWriter),
+  "with ÷ alone": scaling(o.ratio),
+  "with ÷ alone, per CPU-s ⁴": scaling(o.cpuRatio),
+  "writer's writes/s": integer(o.writerWritesPerSecond),
+})));
+console.log(
+  "⁴ reads per second of the reader's own CPU time (user and system), with the writer ÷ alone: " +
+    "leaves out the time a busy machine gives to other processes",
+);
 
 if (lateStarts > 0) {
   console.log(
@@ -1138,6 +1269,22 @@ const checks: TargetCheck[] = [];
           ? ""
           : `; this machine's ceiling (the CPU-bound control) is ${scaling(control.readScaling)}`),
   });
+  const other = otherNamesResults.find((o) => o.peer === "memalloc");
+  const otherControl = otherNamesResults.find((o) => o.peer === CONTROL);
+  checks.push({
+    goal: "memalloc reads with a writer process on other names >= 0.85× reads alone",
+    met: other === undefined ? null : other.ratio >= 0.85,
+    figures: other === undefined
+      ? "not measured"
+      : `${scaling(other.ratio)}: ${integer(other.readsWithWriter)}/s against ${
+        integer(other.readsAlone)
+      }/s alone (${scaling(other.cpuRatio)} per CPU-second of the reader)` +
+        (otherControl === undefined
+          ? ""
+          : `; a busy second core alone (the CPU-bound control) gives ${
+            scaling(otherControl.ratio)
+          }`),
+  });
 }
 console.log(`\ntargets (${runtimeVersion()}, per process)`);
 for (const check of checks) {
@@ -1171,6 +1318,7 @@ const data = {
   })),
   eviction: evictionResults,
   twoProcesses: twoProcessResults,
+  writerOnOtherNames: otherNamesResults,
   lateStarts,
   memory: memoryResults,
   targets: checks,
