@@ -11,7 +11,11 @@ export type MemallocErrorCode =
   | "ERR_MEMALLOC_CORRUPT"
   | "ERR_MEMALLOC_CLOSED"
   | "ERR_MEMALLOC_UNTRUSTED"
-  | "ERR_MEMALLOC_DEFAULT_OPEN";
+  | "ERR_MEMALLOC_DEFAULT_OPEN"
+  | "ERR_MEMALLOC_LOCK_TIMEOUT"
+  | "ERR_MEMALLOC_LOCK_KIND"
+  | "ERR_MEMALLOC_LOCK_HELD"
+  | "ERR_MEMALLOC_LOCK";
 
 /** What a {@linkcode MemallocError} carries besides its message. */
 export interface MemallocErrorOptions {

@@ -17,8 +17,15 @@ import {
 } from "./allocator/layout.ts";
 import { type EntryInfo, Store, type StoreStats } from "./allocator/store.ts";
 import { MemallocError } from "./errors.ts";
-import { checkName, checkTrust, describe, type MemallocTrust, Segment } from "./ffi/segment.ts";
-import { nativeAddonsAllowed, readEnv } from "./ffi/runtime.ts";
+import {
+  checkLockOptions,
+  checkName,
+  checkTrust,
+  describe,
+  type MemallocTrust,
+  Segment,
+} from "./ffi/segment.ts";
+import { nativeAddonsAllowed, readEnv, runtime } from "./ffi/runtime.ts";
 
 // cbor-x's native string extractor makes CBOR decodes 1.5-2x faster (a 1 KiB object: 4.6 ->
 // 3.0 us on Deno, 8.3 -> 3.8 us on Bun). Its loader reads environment variables and files, so
@@ -62,6 +69,19 @@ export interface MemallocOptions {
    * writable by its group when its group is this one.
    */
   trust?: MemallocTrust;
+  /**
+   * The lock kind of a store this call creates: `"mutex"`, a robust process-shared mutex in
+   * the segment (the default where the C library is glibc: about 20 ns a lock), or `"flock"`
+   * (any C library; about 0.6 µs). `MEMALLOC_LOCK` sets the default. Every process then uses
+   * the kind the store records; one that cannot take it refuses to open the store.
+   */
+  lock?: "mutex" | "flock";
+  /**
+   * How long a call waits for the store's lock while another process holds it, in ms (default
+   * 5,000). A holder that is stopped, not dead, then gives `ERR_MEMALLOC_LOCK_TIMEOUT` naming
+   * its pid, and the call changes nothing.
+   */
+  lockTimeout?: number;
 }
 
 /** Figures for a whole store, shared by every process that has it open. */
@@ -70,6 +90,8 @@ export interface MemallocStats extends StoreStats {
   name: string;
   /** When the store's segment was created (ms since the epoch). */
   createdAt: number;
+  /** The store's lock kind: a robust process-shared mutex, or `flock`. */
+  lockKind: "mutex" | "flock";
 }
 
 /** What is known of one entry without reading its value. */
@@ -84,12 +106,21 @@ export interface MemallocEntryInfo {
   written: number;
 }
 
+/**
+ * Whether reads load the seqlock with plain loads between fences on a private word, instead of
+ * `Atomics.load` on the shared word (see the store's `plainSeqLoads`). JavaScriptCore (Bun)
+ * compiles `Atomics.load` to a locked read-modify-write on x86, which makes two reading
+ * processes bounce the seqlock's cache line; V8 compiles it to a plain load already.
+ */
+const PLAIN_SEQ_LOADS = runtime === "bun" &&
+  (globalThis as { process?: { arch?: string } }).process?.arch === "x64";
+
 const KIND_NAMES: Record<number, MemallocEntryInfo["kind"]> = {
   [KIND_STRING]: "string",
   [KIND_BYTES]: "bytes",
   [KIND_CBOR]: "cbor",
 };
-const OPTION_KEYS = new Set(["maxMemory", "autoclean", "mode", "trust"]);
+const OPTION_KEYS = new Set(["maxMemory", "autoclean", "mode", "trust", "lock", "lockTimeout"]);
 const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /**
@@ -131,7 +162,9 @@ class Cbor {
   constructor(readonly kind: number, readonly bytes: Uint8Array) {}
 }
 
-type CheckedOptions = Required<Omit<MemallocOptions, "trust">> & Pick<MemallocOptions, "trust">;
+type CheckedOptions =
+  & Required<Pick<MemallocOptions, "maxMemory" | "autoclean" | "mode">>
+  & Pick<MemallocOptions, "trust" | "lock" | "lockTimeout">;
 
 function checkOptions(options: unknown): CheckedOptions {
   if (options === undefined) {
@@ -143,13 +176,20 @@ function checkOptions(options: unknown): CheckedOptions {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) {
       throw new TypeError(
-        `Unknown store option "${key}": the options are maxMemory, autoclean, mode and trust`,
+        `Unknown store option "${key}": the options are maxMemory, autoclean, mode, trust, lock and lockTimeout`,
       );
     }
   }
-  const { maxMemory = DEFAULT_MAX_MEMORY, autoclean = DEFAULT_AUTOCLEAN, mode = 0o600, trust } =
-    options as MemallocOptions;
+  const {
+    maxMemory = DEFAULT_MAX_MEMORY,
+    autoclean = DEFAULT_AUTOCLEAN,
+    mode = 0o600,
+    trust,
+    lock,
+    lockTimeout,
+  } = options as MemallocOptions;
   checkTrust(trust);
+  checkLockOptions(lock, lockTimeout);
   if (typeof maxMemory !== "number" || !Number.isInteger(maxMemory)) {
     throw new TypeError(`maxMemory must be an integer number of bytes, got ${describe(maxMemory)}`);
   }
@@ -164,9 +204,11 @@ function checkOptions(options: unknown): CheckedOptions {
   if (!(autoclean > 0 && autoclean <= 1)) {
     throw new RangeError(`autoclean must be in (0, 1], got ${autoclean}`);
   }
-  return trust === undefined
-    ? { maxMemory, autoclean, mode }
-    : { maxMemory, autoclean, mode, trust };
+  const checked: CheckedOptions = { maxMemory, autoclean, mode };
+  if (trust !== undefined) checked.trust = trust;
+  if (lock !== undefined) checked.lock = lock;
+  if (lockTimeout !== undefined) checked.lockTimeout = lockTimeout;
+  return checked;
 }
 
 /**
@@ -178,9 +220,9 @@ function checkOptions(options: unknown): CheckedOptions {
  * encode (numbers, booleans, null, arrays, plain objects, Date, Map, Set, bigint, typed arrays)
  * is stored as CBOR and comes back equal.
  *
- * Reads take no lock (a seqlock makes them retry while a writer is at work); writes take an
- * exclusive `flock` that the kernel releases if the writer dies, and a writer killed half-way is
- * repaired by the next process to take the lock.
+ * Reads take no lock (a seqlock makes them retry while a writer is at work); writes take the
+ * store's lock, a robust process-shared mutex (or `flock`) that the kernel hands on when its
+ * holder dies, and a writer killed half-way is repaired by the next process to take the lock.
  *
  * @example Open a store, write, read, close
  * ```ts
@@ -240,22 +282,15 @@ export class Memalloc {
    * ```
    */
   static open(name: string = DEFAULT_STORE, options?: MemallocOptions): Memalloc {
-    const { maxMemory, autoclean, mode, trust } = checkOptions(options);
-    const segment = Segment.open(
-      name,
-      trust === undefined ? { size: maxMemory, mode } : { size: maxMemory, mode, trust },
-    );
+    const { maxMemory, autoclean, ...rest } = checkOptions(options);
+    const segment = Segment.open(name, { size: maxMemory, ...rest });
     try {
-      const store = Store.open(
-        segment.buffer,
-        {
-          lock: (exclusive) => segment.lock(exclusive),
-          unlock: () => segment.unlock(),
-        },
+      const store = Store.open(segment.buffer, {
+        lock: { lock: (exclusive) => segment.lock(exclusive), unlock: () => segment.unlock() },
         autoclean,
-        Date.now,
-        segment.name,
-      );
+        label: segment.name,
+        plainSeqLoads: PLAIN_SEQ_LOADS,
+      });
       return new Memalloc(segment, store);
     } catch (error) {
       segment.close();
@@ -508,7 +543,13 @@ export class Memalloc {
    * ```
    */
   stats(): MemallocStats {
-    return { name: this.name, createdAt: this.#segment.createdAt, ...this.#open().stats() };
+    const segment = this.#segment;
+    return {
+      name: this.name,
+      createdAt: segment.createdAt,
+      lockKind: segment.lockKind,
+      ...this.#open().stats(),
+    };
   }
 
   /**

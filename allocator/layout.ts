@@ -3,8 +3,9 @@
  * fixed width, the same from Deno and from Bun. Offsets are in bytes from the segment start.
  *
  * ```
- * 0    segment header (64 bytes), written once when the segment is created
- * 64   store header: seqlock, journal, counters, directory and write-order roots
+ * 0    segment header (128 bytes): written once when the segment is created, but for the lock
+ *      (its holder's pid, and the robust mutex at 64, which libc's pthread functions change)
+ * 128  store header: seqlock, journal, counters, directory and write-order roots
  * ...  heap (TLSF region) holding the directory's bucket array and the entries
  * ```
  *
@@ -13,8 +14,12 @@
 
 /** "MALC" in memory: the first four bytes of every memalloc segment. */
 export const MAGIC = 0x434c_414d;
-/** The layout this code reads and writes. A segment with a newer one is refused. */
-export const LAYOUT_VERSION = 1;
+/**
+ * The layout this code reads and writes. A segment with another one is refused.
+ * - 1: the first; the lock was always `flock`.
+ * - 2: a 128-byte segment header holding the lock kind, the holder's pid and a robust mutex.
+ */
+export const LAYOUT_VERSION = 2;
 
 /** Segment header: byte offsets. */
 export const SEG_MAGIC = 0; // u32, written last at creation
@@ -22,8 +27,26 @@ export const SEG_VERSION = 4; // u32
 export const SEG_SIZE = 8; // f64, the segment's size in bytes
 export const SEG_CREATED = 16; // f64, creation time (ms since the epoch)
 export const SEG_CREATOR_PID = 24; // u32, the process that created it (informational)
+/** The store's lock kind: {@linkcode LOCK_KIND_MUTEX} or {@linkcode LOCK_KIND_FLOCK}. */
+export const SEG_LOCK_KIND = 28; // u32
+/** The pid of the process holding the lock, written after it takes it; 0 when free. */
+export const SEG_LOCK_HOLDER = 32; // u32
+/** How often the mutex was found damaged and initialised again. */
+export const SEG_LOCK_GENERATION = 36; // u32
+/**
+ * A copy of the mutex's type word as `pthread_mutex_init` left it: a mutex whose word differs
+ * is damaged, and is initialised again before any pthread call sees it.
+ */
+export const SEG_MUTEX_KIND = 40; // u32
+/** glibc's `pthread_mutex_t` (40 bytes), process-shared and robust; 8-byte aligned. */
+export const SEG_MUTEX = 64;
 /** Bytes of the segment header; the store header follows. */
-export const SEGMENT_HEADER_BYTES = 64;
+export const SEGMENT_HEADER_BYTES = 128;
+
+/** Lock kind: the robust process-shared mutex at {@linkcode SEG_MUTEX} (glibc's layout). */
+export const LOCK_KIND_MUTEX = 1;
+/** Lock kind: `flock` on the shared-memory object (any C library). */
+export const LOCK_KIND_FLOCK = 2;
 
 /** Smallest segment memalloc creates: room for the headers and a useful heap. */
 export const MIN_SEGMENT_SIZE = 64 * 1024;
@@ -39,26 +62,26 @@ export const LITTLE_ENDIAN: boolean = new Uint8Array(new Uint16Array([1]).buffer
 
 /** "STOR" in memory: written last when the store area is formatted. */
 export const STORE_MAGIC = 0x524f_5453;
-export const ST_MAGIC = 64; // u32
+export const ST_MAGIC = 128; // u32
 /** Seqlock: odd while a mutation is in progress. A writer killed mid-way leaves it odd. */
-export const ST_SEQ = 68; // u32
+export const ST_SEQ = 132; // u32
 /** The mutation in progress, for crash repair: op, new entry, old entry, phase. */
-export const ST_JOURNAL_OP = 72; // u32: one of JOURNAL_*
-export const ST_JOURNAL_NEW = 76; // u32: entry being written
-export const ST_JOURNAL_OLD = 80; // u32: entry it replaces
-export const ST_JOURNAL_PHASE = 84; // u32: 1 once the new entry is linked (committed)
-export const ST_AUTOCLEAN = 88; // f64: eviction watermark, a fraction of the segment size
-export const ST_BUCKETS = 96; // u32: payload offset of the directory's bucket array
-export const ST_BUCKET_COUNT = 100; // u32: buckets (a power of two)
-export const ST_ENTRIES = 104; // u32: live entries
-export const ST_ORDER_HEAD = 108; // u32: oldest-written entry
-export const ST_ORDER_TAIL = 112; // u32: newest-written entry
-export const ST_REPAIRS = 116; // u32: crash repairs done on this segment
-export const ST_WRITES = 128; // u64 counters, updated with Atomics by every process
-export const ST_HITS = 136; // u64
-export const ST_MISSES = 144; // u64
-export const ST_EVICTIONS = 152; // u64
-export const ST_DELETES = 160; // u64
+export const ST_JOURNAL_OP = 136; // u32: one of JOURNAL_*
+export const ST_JOURNAL_NEW = 140; // u32: entry being written
+export const ST_JOURNAL_OLD = 144; // u32: entry it replaces
+export const ST_JOURNAL_PHASE = 148; // u32: 1 once the new entry is linked (committed)
+export const ST_AUTOCLEAN = 152; // f64: eviction watermark, a fraction of the segment size
+export const ST_BUCKETS = 160; // u32: payload offset of the directory's bucket array
+export const ST_BUCKET_COUNT = 164; // u32: buckets (a power of two)
+export const ST_ENTRIES = 168; // u32: live entries
+export const ST_ORDER_HEAD = 172; // u32: oldest-written entry
+export const ST_ORDER_TAIL = 176; // u32: newest-written entry
+export const ST_REPAIRS = 180; // u32: crash repairs done on this segment
+export const ST_WRITES = 192; // u64 counters, updated with Atomics by every process
+export const ST_HITS = 200; // u64
+export const ST_MISSES = 208; // u64
+export const ST_EVICTIONS = 216; // u64
+export const ST_DELETES = 224; // u64
 /** Where the heap (TLSF region) starts: end of the headers. */
 export const HEAP_OFFSET = 256;
 

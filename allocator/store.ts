@@ -50,32 +50,43 @@ import {
   STORE_MAGIC,
 } from "./layout.ts";
 import { NO_ROOM, Tlsf } from "./tlsf.ts";
-import { runtime } from "../ffi/runtime.ts";
 import { MemallocError } from "../errors.ts";
 
-/**
- * Whether reads load the seqlock with plain loads between fences on a private word, instead of
- * `Atomics.load` on the shared word.
- *
- * JavaScriptCore (Bun) compiles `Atomics.load` to a locked read-modify-write on x86: every
- * read then takes the seqlock's cache line exclusive, and two processes reading at once bounce
- * it between cores (measured: one Bun process 106 M seqlock loads/s, two at once 32 M/s each).
- * On x86, plain loads are not reordered with other loads by the CPU, so only the JIT must be
- * kept from moving or merging them; an `Atomics` call on a private word does that (JSC treats
- * every `Atomics` call as touching all of memory) and touches no shared line. V8 (Deno)
- * compiles `Atomics.load` to a plain load already, and other CPUs keep the shared load.
- */
-const PLAIN_SEQ_LOADS = runtime === "bun" &&
-  (globalThis as { process?: { arch?: string } }).process?.arch === "x64";
-/** The private word behind those fences. */
+/** The private word behind the fences of plain seqlock loads (see `plainSeqLoads`). */
 const FENCE = new Int32Array(1);
 
-/** The lock a store runs under: `flock` on the segment, or anything with the same meaning. */
+/** The lock a store runs under: the segment's mutex or `flock`, or anything with that meaning. */
 export interface StoreLock {
-  /** Takes the lock: exclusive for mutations, shared for reads; waits for other holders. */
-  lock(exclusive: boolean): void;
+  /**
+   * Takes the lock: exclusive for mutations, shared (where the lock has a shared mode) for
+   * reads that change nothing. Returns `true` when the previous holder died holding it.
+   */
+  lock(exclusive: boolean): boolean | void;
   /** Releases it. */
   unlock(): void;
+}
+
+/** What {@linkcode Store.open} takes. */
+export interface StoreOptions {
+  /** The segment's lock. */
+  lock: StoreLock;
+  /** Watermark for a store formatted by this call, in (0, 1]. */
+  autoclean: number;
+  /** Clock, in ms since the epoch (default `Date.now`; tests pass their own). */
+  now?: () => number;
+  /** The store's name, for error messages. */
+  label?: string;
+  /**
+   * Whether reads load the seqlock with plain loads between fences on a private word, instead
+   * of `Atomics.load` on the shared word. Only where plain loads are not reordered with each
+   * other (x86) and `Atomics.load` is costly: JavaScriptCore (Bun) compiles it to a locked
+   * read-modify-write on x86, so every read takes the seqlock's cache line exclusive and two
+   * reading processes bounce it between cores (measured: one Bun process 106 M seqlock loads/s,
+   * two at once 32 M/s each). An `Atomics` call on a private word keeps the JIT from moving or
+   * merging the plain loads (JSC treats every `Atomics` call as touching all of memory) and
+   * touches no shared line. V8 (Deno) compiles `Atomics.load` to a plain load already.
+   */
+  plainSeqLoads?: boolean;
 }
 
 /** Reads an entry's value from segment memory; see {@linkcode Store.read}. */
@@ -205,6 +216,7 @@ export class Store {
   readonly #label: string;
   /** Most entries the heap can hold: a bound for every walk, whatever the header says. */
   readonly #maxEntries: number;
+  readonly #plainSeqLoads: boolean;
   #nameLength = 0;
   #nameHash = 0;
   #hits = 0;
@@ -216,8 +228,10 @@ export class Store {
     heap: Tlsf,
     now: () => number,
     label: string,
+    plainSeqLoads: boolean,
   ) {
     this.#lock = lock;
+    this.#plainSeqLoads = plainSeqLoads;
     this.#label = label;
     this.#maxEntries = Math.floor(heap.length / (ENTRY_HEADER_BYTES + 8));
     this.#size = buffer.byteLength - (buffer.byteLength & 7);
@@ -236,22 +250,14 @@ export class Store {
    * A store formatted earlier keeps its own settings.
    *
    * @param buffer The segment: headers at 0, heap from `HEAP_OFFSET` to the end.
-   * @param lock The segment's lock.
-   * @param autoclean Watermark for a store formatted by this call, in (0, 1].
-   * @param now Clock, in ms since the epoch (tests pass their own).
-   * @param label The store's name, for error messages.
+   * @param options The lock, the watermark for a new store, the clock, the name.
    * @returns The store.
    */
-  static open(
-    buffer: ArrayBuffer,
-    lock: StoreLock,
-    autoclean: number,
-    now: () => number = Date.now,
-    label = "(unnamed)",
-  ): Store {
+  static open(buffer: ArrayBuffer, options: StoreOptions): Store {
+    const { lock, autoclean, now = Date.now, label = "(unnamed)", plainSeqLoads = false } = options;
     const u32 = new Uint32Array(buffer, 0, HEAP_OFFSET >>> 2);
     const length = buffer.byteLength - (buffer.byteLength & 7) - HEAP_OFFSET;
-    lock.lock(true);
+    const ownerDied = lock.lock(true) === true;
     try {
       const magic = u32[ST_MAGIC >>> 2];
       if (magic === STORE_MAGIC) {
@@ -262,14 +268,15 @@ export class Store {
           // The heap's control block is gone: nothing in it can be trusted (formatted below).
         }
         if (heap !== undefined) {
-          const store = new Store(buffer, lock, heap, now, label);
-          if (store.#needsRepair()) store.#repairOrReset();
+          const store = new Store(buffer, lock, heap, now, label, plainSeqLoads);
+          if (ownerDied || store.#needsRepair()) store.#repairOrReset();
           return store;
         }
       }
       // Magic zero: nobody has formatted the store yet. A foreign magic, or a heap that cannot
       // be attached: the store was damaged, and starts afresh with its counters kept.
-      const store = new Store(buffer, lock, Tlsf.format(buffer, HEAP_OFFSET, length), now, label);
+      const heap = Tlsf.format(buffer, HEAP_OFFSET, length);
+      const store = new Store(buffer, lock, heap, now, label, plainSeqLoads);
       if (magic === 0) store.#format(autoclean);
       else store.#formatAfterLoss();
       return store;
@@ -383,13 +390,14 @@ export class Store {
     const hash = this.#nameHash;
     const u32 = this.#u32;
     const seqIndex = ST_SEQ >>> 2;
+    const plain = this.#plainSeqLoads;
     for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
-      const before = PLAIN_SEQ_LOADS ? u32[seqIndex]! : Atomics.load(u32, seqIndex);
-      if (PLAIN_SEQ_LOADS) Atomics.load(FENCE, 0); // the seqlock is read before the entry...
+      const before = plain ? u32[seqIndex]! : Atomics.load(u32, seqIndex);
+      if (plain) Atomics.load(FENCE, 0); // the seqlock is read before the entry...
       if ((before & 1) !== 0) continue; // a writer is at work (or died): try again, then lock
       const result = this.#readAt(length, hash, reader);
-      if (PLAIN_SEQ_LOADS) Atomics.load(FENCE, 0); // ...and the entry before the seqlock again
-      if ((PLAIN_SEQ_LOADS ? u32[seqIndex]! : Atomics.load(u32, seqIndex)) !== before) continue;
+      if (plain) Atomics.load(FENCE, 0); // ...and the entry before the seqlock again
+      if ((plain ? u32[seqIndex]! : Atomics.load(u32, seqIndex)) !== before) continue;
       if (result === RETRY) continue;
       return this.#count(result);
     }
@@ -737,8 +745,8 @@ export class Store {
   // Locking, the seqlock and crash repair
 
   #lockExclusive(): void {
-    this.#lock.lock(true);
-    if (this.#needsRepair()) this.#repairOrReset();
+    const ownerDied = this.#lock.lock(true) === true;
+    if (ownerDied || this.#needsRepair()) this.#repairOrReset();
   }
 
   #unlock(): void {

@@ -1218,8 +1218,8 @@ const checks: TargetCheck[] = [];
   const insert = ops("write-100", "memalloc");
   const over = ops("overwrite", "memalloc");
   checks.push({
-    goal: "memalloc writes >= 300,000/s",
-    met: insert === undefined || over === undefined ? null : insert >= 3e5 && over >= 3e5,
+    goal: "memalloc writes >= 2,000,000/s",
+    met: insert === undefined || over === undefined ? null : insert >= 2e6 && over >= 2e6,
     figures: `${integer(insert ?? 0)}/s new names, ${integer(over ?? 0)}/s overwrites (100 B)`,
   });
   const redis = columns.filter((c) => c.startsWith("Redis") && !c.endsWith("pipelined"));
@@ -1268,6 +1268,18 @@ const checks: TargetCheck[] = [];
         (control === undefined
           ? ""
           : `; this machine's ceiling (the CPU-bound control) is ${scaling(control.readScaling)}`),
+  });
+  checks.push({
+    goal: "two memalloc processes writing >= 1.2× one process",
+    met: two === undefined ? null : two.writeScaling >= 1.2,
+    figures: two === undefined
+      ? "not measured"
+      : `${scaling(two.writeScaling)}: ${integer(two.writesPerSecond2)}/s against ${
+        integer(two.writesPerSecond1)
+      }/s` +
+        (control === undefined
+          ? ""
+          : `; this machine's ceiling (the CPU-bound control) is ${scaling(control.writeScaling)}`),
   });
   const other = otherNamesResults.find((o) => o.peer === "memalloc");
   const otherControl = otherNamesResults.find((o) => o.peer === CONTROL);

@@ -7,6 +7,7 @@
 import {
   AT_EMPTY_PATH,
   EMPTY_PATH,
+  GLIBC_SYMBOLS,
   type Libc,
   LIBC_ENV,
   LIBC_PATHS,
@@ -14,9 +15,14 @@ import {
   MAP_FAILED,
   MAP_SHARED,
   type Mapping,
+  type MutexOps,
+  mutexOps,
   type NativeType,
   PROT_READ,
   PROT_WRITE,
+  PTHREAD_PATHS,
+  PTHREAD_SYMBOLS,
+  type RawPthread,
   SHM_PATHS,
   SHM_SYMBOLS,
   type SymbolDef,
@@ -86,6 +92,18 @@ export async function bindLibc(): Promise<Libc> {
   const strerror = c.strerror as Fn<[number], number | null>;
   const lseek = c.lseek as Fn<[number, number, number], number | bigint>;
   const statx = c.statx as Fn<[number, Uint8Array, number, number, Uint8Array], number>;
+  const clockGettime = c.clock_gettime as Fn<[number, Uint8Array], number>;
+
+  // The robust mutex functions, where libc is glibc (it has gnu_get_libc_version): another C
+  // library's pthread_mutex_t may have another layout.
+  let mutex: MutexOps | undefined;
+  try {
+    open([libc.path], GLIBC_SYMBOLS);
+    const p = open([libc.path, ...PTHREAD_PATHS], PTHREAD_SYMBOLS).symbols;
+    mutex = mutexOps(p as unknown as RawPthread, clockGettime, (address) => Number(address));
+  } catch {
+    mutex = undefined;
+  }
   const getpwuid = c.getpwuid as Fn<[number], number | null>;
 
   return {
@@ -102,6 +120,9 @@ export async function bindLibc(): Promise<Libc> {
     fstatx: (fd, mask, buf) => statx(fd, EMPTY_PATH, AT_EMPTY_PATH, mask, buf),
     getpid: c.getpid as Fn<[], number>,
     geteuid: c.geteuid as Fn<[], number>,
+    kill: c.kill as Fn<[number, number], number>,
+    tgkill: c.tgkill as Fn<[number, number, number], number>,
+    mutex,
     userName(uid: number): string | undefined {
       const entry = getpwuid(uid);
       const name = entry === null || entry === 0 ? 0 : ffi.read.ptr(entry, 0);

@@ -6,6 +6,7 @@
 import {
   AT_EMPTY_PATH,
   EMPTY_PATH,
+  GLIBC_SYMBOLS,
   type Libc,
   LIBC_ENV,
   LIBC_PATHS,
@@ -13,8 +14,12 @@ import {
   MAP_FAILED,
   MAP_SHARED,
   type Mapping,
+  type MutexOps,
+  mutexOps,
   PROT_READ,
   PROT_WRITE,
+  PTHREAD_PATHS,
+  PTHREAD_SYMBOLS,
   SHM_PATHS,
   SHM_SYMBOLS,
 } from "./libc.ts";
@@ -45,6 +50,47 @@ function open<S extends Deno.ForeignLibraryInterface>(
   throw new Error(`Cannot load the C library: ${failures.join("; ")}`);
 }
 
+/**
+ * The robust mutex functions, where `libcPath` is glibc (it has `gnu_get_libc_version`) and
+ * they are found in it or in libpthread; `undefined` otherwise.
+ */
+function bindMutex(
+  libcPath: string,
+  clockGettime: (clock: number, timespec: Uint8Array) => number,
+): MutexOps | undefined {
+  try {
+    Deno.dlopen(libcPath, GLIBC_SYMBOLS).close();
+  } catch {
+    return undefined; // not glibc: its pthread_mutex_t may have another layout
+  }
+  let p: Deno.DynamicLibrary<typeof PTHREAD_SYMBOLS>["symbols"];
+  try {
+    p = open([libcPath, ...PTHREAD_PATHS], PTHREAD_SYMBOLS).library.symbols;
+  } catch {
+    return undefined;
+  }
+  const buffer = (bytes: Uint8Array) => bytes as Uint8Array<ArrayBuffer>;
+  const ptr = (mutex: unknown) => mutex as Deno.PointerObject;
+  return mutexOps(
+    {
+      pthread_mutexattr_init: (attr) => p.pthread_mutexattr_init(buffer(attr)),
+      pthread_mutexattr_setpshared: (attr, value) =>
+        p.pthread_mutexattr_setpshared(buffer(attr), value),
+      pthread_mutexattr_setrobust: (attr, value) =>
+        p.pthread_mutexattr_setrobust(buffer(attr), value),
+      pthread_mutexattr_settype: (attr, value) => p.pthread_mutexattr_settype(buffer(attr), value),
+      pthread_mutex_init: (mutex, attr) => p.pthread_mutex_init(ptr(mutex), buffer(attr)),
+      pthread_mutex_trylock: (mutex) => p.pthread_mutex_trylock(ptr(mutex)),
+      pthread_mutex_clocklock: (mutex, clock, abstime) =>
+        p.pthread_mutex_clocklock(ptr(mutex), clock, buffer(abstime)),
+      pthread_mutex_unlock: (mutex) => p.pthread_mutex_unlock(ptr(mutex)),
+      pthread_mutex_consistent: (mutex) => p.pthread_mutex_consistent(ptr(mutex)),
+    },
+    clockGettime,
+    (address) => Deno.UnsafePointer.create(address),
+  );
+}
+
 /** Binds libc for Deno. */
 export function bindLibc(): Libc {
   const override = readEnv(LIBC_ENV);
@@ -53,6 +99,10 @@ export function bindLibc(): Libc {
   const shm = open([libc.path, ...SHM_PATHS], SHM_SYMBOLS);
   const c = libc.library.symbols;
   const s = shm.library.symbols;
+  const mutex = bindMutex(
+    libc.path,
+    (clock, timespec) => c.clock_gettime(clock, timespec as Uint8Array<ArrayBuffer>),
+  );
   const errnoView = new Deno.UnsafePointerView(c.__errno_location()!);
 
   return {
@@ -76,6 +126,9 @@ export function bindLibc(): Libc {
       ),
     getpid: c.getpid,
     geteuid: c.geteuid,
+    kill: c.kill,
+    tgkill: c.tgkill,
+    mutex,
     userName(uid: number): string | undefined {
       const entry = c.getpwuid(uid);
       const name = entry === null ? null : new Deno.UnsafePointerView(entry).getPointer(0);

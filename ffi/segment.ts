@@ -1,18 +1,23 @@
 /**
- * A named POSIX shared-memory segment: `shm_open`, `ftruncate`, `posix_fallocate`, `mmap` and
- * `flock`, through the runtime's FFI. One `ArrayBuffer` over the whole mapping, and a lock that
- * the kernel releases when its holder dies.
+ * A named POSIX shared-memory segment: `shm_open`, `ftruncate`, `posix_fallocate` and `mmap`,
+ * through the runtime's FFI. One `ArrayBuffer` over the whole mapping, and a lock (`lock.ts`)
+ * that the kernel hands on when its holder dies.
  *
  * @module
  */
 import {
   LAYOUT_VERSION,
   LITTLE_ENDIAN,
+  LOCK_KIND_FLOCK,
+  LOCK_KIND_MUTEX,
   MAGIC,
   MAX_SEGMENT_SIZE,
   MIN_SEGMENT_SIZE,
   SEG_CREATED,
   SEG_CREATOR_PID,
+  SEG_LOCK_GENERATION,
+  SEG_LOCK_HOLDER,
+  SEG_LOCK_KIND,
   SEG_MAGIC,
   SEG_SIZE,
   SEG_VERSION,
@@ -20,15 +25,21 @@ import {
 } from "../allocator/layout.ts";
 import { MemallocError } from "../errors.ts";
 import {
+  DEFAULT_LOCK_TIMEOUT,
+  flockWithin,
+  initMutex,
+  LOCK_KINDS,
+  type LockKind,
+  SegmentLock,
+} from "./lock.ts";
+import { readEnv } from "./runtime.ts";
+import {
   cString,
   EEXIST,
   EINTR,
   ENOENT,
   ERRNO_CODES,
-  EWOULDBLOCK,
   LOCK_EX,
-  LOCK_NB,
-  LOCK_SH,
   LOCK_UN,
   type Mapping,
   NO_ID,
@@ -51,6 +62,10 @@ export const SHM_PREFIX = "/memalloc.";
 const NAME_MAX = 255;
 /** Longest store name in UTF-8 bytes: `NAME_MAX` less the prefix. */
 export const MAX_NAME_BYTES: number = NAME_MAX - (SHM_PREFIX.length - 1);
+/** Environment variable that picks the lock kind of new stores: `mutex` or `flock`. */
+export const LOCK_ENV = "MEMALLOC_LOCK";
+/** Longest lock timeout accepted, in ms: a day. */
+const MAX_LOCK_TIMEOUT = 86_400_000;
 /** Default permission bits of a new segment. */
 export const DEFAULT_MODE = 0o600;
 
@@ -80,6 +95,13 @@ export interface SegmentOptions {
   mode?: number;
   /** Who else may own or write to the segment (default: nobody but the calling user). */
   trust?: MemallocTrust;
+  /**
+   * The lock kind of a segment this call creates: `"mutex"` (a robust process-shared mutex,
+   * the default where the C library is glibc) or `"flock"`. An existing segment keeps its kind.
+   */
+  lock?: LockKind;
+  /** How long a lock waits for its holder before it fails, in ms (default 5,000). */
+  lockTimeout?: number;
 }
 
 /** Throws a `TypeError`/`RangeError` for a name that cannot be a store name. */
@@ -200,12 +222,13 @@ function retryOnEintr(call: () => number): number {
 }
 
 /**
- * One open shared-memory segment. Each `Segment` has its own file descriptor, so its `flock`
- * lock excludes every other `Segment` on the same name, in this process, its Workers or any
- * other process; the kernel drops the lock when the holder dies.
+ * One open shared-memory segment. Its lock (a robust mutex in the segment, or `flock` on the
+ * descriptor) excludes every other holder on the same name, in other threads or Workers of this
+ * process or in any other process; the kernel hands it on when its holder dies.
  *
- * The segment starts with a 64-byte header (magic, layout version, size, creation time) that the
- * first opener writes once, under the exclusive lock. The rest belongs to the caller.
+ * The segment starts with a 128-byte header (magic, layout version, size, creation time, lock
+ * kind, holder, mutex) that the first opener writes once, under an `flock` of the descriptor.
+ * The rest belongs to the caller.
  *
  * @example Open, write, reopen, read back
  * ```ts
@@ -230,16 +253,28 @@ export class Segment {
   readonly created: boolean;
   /** When the segment was first created (ms since the epoch), from its header. */
   readonly createdAt: number;
+  /** The lock kind the segment header records. */
+  readonly lockKind: LockKind;
   #fd: number;
   #mapping: Mapping | null;
+  #lock: SegmentLock;
 
-  private constructor(name: string, fd: number, mapping: Mapping, created: boolean) {
+  private constructor(
+    name: string,
+    fd: number,
+    mapping: Mapping,
+    created: boolean,
+    kind: LockKind,
+    timeoutMs: number,
+  ) {
     this.name = name;
     this.#fd = fd;
     this.#mapping = mapping;
     this.size = mapping.length;
     this.created = created;
     this.createdAt = new DataView(mapping.buffer).getFloat64(SEG_CREATED, true);
+    this.lockKind = kind;
+    this.#lock = new SegmentLock(name, fd, mapping, kind, timeoutMs);
   }
 
   /**
@@ -266,6 +301,8 @@ export class Segment {
     const mode = options.mode === undefined ? DEFAULT_MODE : options.mode; // null is no mode
     checkMode(mode);
     checkTrust(options.trust);
+    checkLockOptions(options.lock, options.lockTimeout);
+    const timeoutMs = options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT;
     if (!LITTLE_ENDIAN) throw new Error("memalloc needs a little-endian machine");
 
     const c = libc();
@@ -299,10 +336,31 @@ export class Segment {
       } else {
         checkOwner(name, fd, mode, options.trust);
       }
-      if (retryOnEintr(() => c.flock(fd, LOCK_EX)) !== 0) throw systemError(name, "lock", "flock");
+      // Creation and the header check run under an flock of the descriptor, so that of several
+      // processes opening a new name at once one writes the header and the others wait.
+      const locked = flockWithin(fd, LOCK_EX, timeoutMs);
+      if (locked > 0) throw systemError(name, "lock", "flock", locked);
+      if (locked < 0) {
+        throw new MemallocError(
+          `Cannot open store "${name}": another process has been creating it for over ${timeoutMs} ms (stopped?); nothing was changed`,
+          { code: "ERR_MEMALLOC_LOCK_TIMEOUT", store: name },
+        );
+      }
       try {
-        const mapping = Segment.#mapAndInitialize(name, fd, options.size, created);
-        return new Segment(name, fd, mapping, created);
+        const kind = options.lock ?? defaultLockKind();
+        const { mapping, lockKind } = Segment.#mapAndInitialize(
+          name,
+          fd,
+          options.size,
+          created,
+          kind,
+        );
+        try {
+          return new Segment(name, fd, mapping, created, lockKind, timeoutMs);
+        } catch (error) {
+          c.munmap(mapping);
+          throw error;
+        }
       } finally {
         retryOnEintr(() => c.flock(fd, LOCK_UN));
       }
@@ -314,7 +372,13 @@ export class Segment {
   }
 
   /** Under the exclusive lock: size, reserve and map the segment; write or check its header. */
-  static #mapAndInitialize(name: string, fd: number, size: number, created: boolean): Mapping {
+  static #mapAndInitialize(
+    name: string,
+    fd: number,
+    size: number,
+    created: boolean,
+    kind: LockKind,
+  ): { mapping: Mapping; lockKind: LockKind } {
     const c = libc();
     const actual = c.lseek(fd, 0, SEEK_END);
     if (actual < 0) throw systemError(name, "open", "lseek");
@@ -356,11 +420,14 @@ export class Segment {
         view.setFloat64(SEG_SIZE, length, true);
         view.setFloat64(SEG_CREATED, Date.now(), true);
         view.setUint32(SEG_CREATOR_PID, c.getpid(), true);
+        view.setUint32(SEG_LOCK_HOLDER, 0, true);
+        view.setUint32(SEG_LOCK_GENERATION, 0, true);
+        if (kind === "mutex") initMutex(name, mapping);
+        view.setUint32(SEG_LOCK_KIND, LOCK_KINDS[kind], true);
         view.setUint32(SEG_MAGIC, MAGIC, true);
-      } else {
-        checkHeader(name, view, length);
+        return { mapping, lockKind: kind };
       }
-      return mapping;
+      return { mapping, lockKind: checkHeader(name, view, length) };
     } catch (error) {
       c.munmap(mapping);
       throw error;
@@ -379,55 +446,52 @@ export class Segment {
   }
 
   /**
-   * Takes the segment's lock, waiting as long as another holder has it: exclusive for writers,
-   * shared for readers. Not re-entrant: a second `lock` on the same `Segment` converts the lock.
+   * Takes the segment's lock, waiting at most the lock timeout for its holder: exclusive for
+   * writers; `exclusive: false` takes a shared `flock` where the kind is `flock` (the mutex is
+   * always exclusive). Not re-entrant.
    *
-   * @param exclusive `true` for `LOCK_EX` (default), `false` for `LOCK_SH`.
-   * @throws {MemallocError} When `flock` fails or the segment is closed.
+   * @param exclusive `false` for a shared lock where the kind allows one.
+   * @returns `true` when the previous holder died holding it: the caller repairs what it left.
+   * @throws {MemallocError} `ERR_MEMALLOC_LOCK_TIMEOUT` when a live holder kept it past the
+   * timeout (nothing is taken), `ERR_MEMALLOC_LOCK_HELD` when this thread holds it already,
+   * `ERR_MEMALLOC_CLOSED` once the segment is closed.
    */
-  lock(exclusive = true): void {
-    const op = exclusive ? LOCK_EX : LOCK_SH;
-    const c = libc();
-    while (c.flock(this.#fd, op) !== 0) {
-      const errno = c.errno();
-      if (errno !== EINTR) throw this.#lockError(errno);
-    }
+  lock(exclusive = true): boolean {
+    if (this.#mapping === null) throw closedError(this.name);
+    return this.#lock.lock(exclusive);
   }
 
   /**
-   * Takes the lock if nobody holds it in a conflicting mode, without waiting.
+   * Takes the lock if it is free, without waiting.
    *
-   * @param exclusive `true` for `LOCK_EX` (default), `false` for `LOCK_SH`.
+   * @param exclusive As for {@linkcode Segment.lock}.
    * @returns Whether the lock was taken.
-   * @throws {MemallocError} When `flock` fails for another reason than a conflicting holder.
+   * @throws {MemallocError} When the lock call fails, or the segment is closed.
    */
   tryLock(exclusive = true): boolean {
-    const op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
-    const c = libc();
-    while (c.flock(this.#fd, op) !== 0) {
-      const errno = c.errno();
-      if (errno === EWOULDBLOCK) return false;
-      if (errno !== EINTR) throw this.#lockError(errno);
-    }
-    return true;
+    if (this.#mapping === null) throw closedError(this.name);
+    return this.#lock.tryLock(exclusive);
   }
 
   /**
    * Releases the lock taken by {@linkcode Segment.lock} or {@linkcode Segment.tryLock}.
    *
-   * @throws {MemallocError} When `flock` fails or the segment is closed.
+   * @throws {MemallocError} When the unlock call fails, or the segment is closed.
    */
   unlock(): void {
-    const c = libc();
-    while (c.flock(this.#fd, LOCK_UN) !== 0) {
-      const errno = c.errno();
-      if (errno !== EINTR) throw this.#lockError(errno);
-    }
+    if (this.#mapping === null) throw closedError(this.name);
+    this.#lock.unlock();
   }
 
-  #lockError(errno: number): MemallocError {
-    if (this.#mapping === null) return closedError(this.name);
-    return systemError(this.name, "lock", "flock", errno);
+  /** The mapping's address, for FFI calls on memory inside it. Throws once closed. */
+  get address(): bigint {
+    if (this.#mapping === null) throw closedError(this.name);
+    return this.#mapping.address;
+  }
+
+  /** The pid of the process that holds the lock, as it recorded; 0 when free. */
+  get lockHolder(): number {
+    return this.#mapping === null ? 0 : this.#lock.holder;
   }
 
   /**
@@ -558,12 +622,40 @@ function closedError(name: string): MemallocError {
  */
 function isUnfinished(buffer: ArrayBuffer, length: number): boolean {
   const words = new Uint32Array(buffer, 0, Math.min(length, 256) / 4);
-  for (let i = (SEG_CREATOR_PID + 4) / 4; i < words.length; i++) if (words[i] !== 0) return false;
+  for (let i = SEGMENT_HEADER_BYTES / 4; i < words.length; i++) if (words[i] !== 0) return false;
   return true;
 }
 
+/** The lock kind of a segment created now: `MEMALLOC_LOCK`, else the mutex where glibc has it. */
+function defaultLockKind(): LockKind {
+  const asked = readEnv(LOCK_ENV);
+  if (asked === "mutex" || asked === "flock") return asked;
+  if (asked !== undefined) {
+    throw new TypeError(`${LOCK_ENV} must be "mutex" or "flock", got ${describe(asked)}`);
+  }
+  return libc().mutex === undefined ? "flock" : "mutex";
+}
+
+/** Throws a `TypeError`/`RangeError` for bad `lock` or `lockTimeout` options. */
+export function checkLockOptions(lock: unknown, lockTimeout: unknown): void {
+  if (lock !== undefined && lock !== "mutex" && lock !== "flock") {
+    throw new TypeError(`lock must be "mutex" or "flock", got ${describe(lock)}`);
+  }
+  if (lockTimeout === undefined) return;
+  if (typeof lockTimeout !== "number" || Number.isNaN(lockTimeout)) {
+    throw new TypeError(
+      `lockTimeout must be a number of milliseconds, got ${describe(lockTimeout)}`,
+    );
+  }
+  if (!(lockTimeout >= 0 && lockTimeout <= MAX_LOCK_TIMEOUT)) {
+    throw new RangeError(
+      `lockTimeout must be from 0 to ${MAX_LOCK_TIMEOUT} ms, got ${describe(lockTimeout)}`,
+    );
+  }
+}
+
 /** Refuses a segment that memalloc did not write or that has a layout this code cannot read. */
-function checkHeader(name: string, view: DataView, length: number): void {
+function checkHeader(name: string, view: DataView, length: number): LockKind {
   const magic = view.getUint32(SEG_MAGIC, true);
   if (magic !== MAGIC) {
     throw new MemallocError(
@@ -589,4 +681,11 @@ function checkHeader(name: string, view: DataView, length: number): void {
       { code: "ERR_MEMALLOC_CORRUPT", store: name },
     );
   }
+  const kind = view.getUint32(SEG_LOCK_KIND, true);
+  if (kind === LOCK_KIND_MUTEX) return "mutex";
+  if (kind === LOCK_KIND_FLOCK) return "flock";
+  throw new MemallocError(
+    `Cannot open store "${name}": its header names lock kind ${kind}, which this memalloc does not know`,
+    { code: "ERR_MEMALLOC_CORRUPT", store: name },
+  );
 }

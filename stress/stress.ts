@@ -19,8 +19,8 @@
  *    allocator splits, merges and evicts constantly; they also overwrite, delete, read back,
  *    clean and purge. M readers (`_reader.ts`, Deno and Bun alternately) read and check values
  *    all the time, timing every read. A killer sends SIGKILL to a writer after random delays
- *    (25 ms on average): 60% of the time it aims at the writer holding the store's lock (read
- *    from /proc/locks), so that the kill lands in the middle of a mutation; otherwise, or when
+ *    (25 ms on average): 60% of the time it aims at the writer holding the store's lock (the
+ *    pid the holder records in the segment header), so that the kill lands in the middle of a mutation; otherwise, or when
  *    no writer holds the lock for 10 ms, at a random writer, which may still be starting or
  *    opening the store. Each killed writer is replaced at once.
  * 3. End: the remaining writers are killed too (one more crash), the readers stop and report,
@@ -35,7 +35,7 @@
  *
  * Every figure printed is measured: kills and their phases by the harness (a kill counts as
  * "while writing" when the writer had printed that it was ready, and as "holding the lock" when
- * /proc/locks showed it as the holder just before the signal), writes, repairs and evictions
+ * the header named it as the holder just before the signal), writes, repairs and evictions
  * from the store's shared counters, reads and torn values from the readers' own counts.
  *
  * A run that did not exercise what it claims fails too: fewer kills than asked, no writes, or
@@ -48,10 +48,10 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, openSync, readSync, statSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { MAGIC, SEG_MAGIC, ST_MAGIC, STORE_MAGIC } from "../allocator/layout.ts";
+import { MAGIC, SEG_LOCK_HOLDER, SEG_MAGIC, ST_MAGIC, STORE_MAGIC } from "../allocator/layout.ts";
 import { Memalloc, type MemallocStats } from "../mod.ts";
 import type { CheckResult, MonitorReply, MonitorRequest } from "./_monitor.ts";
 import type { ReaderReport } from "./_reader.ts";
@@ -366,50 +366,39 @@ function readProcFile(path: string): string {
 }
 
 /**
- * Finds who holds a store's exclusive lock from /proc/locks: `flock` locks are listed with the
- * holder's pid and the file's device and inode.
+ * Finds who holds a store's lock: the pid its holder records in the segment header
+ * (`SEG_LOCK_HOLDER`) as soon as it has the lock, read from the shared-memory file. (`flock`
+ * holders also show in /proc/locks; the robust mutex shows nowhere else.)
  */
 class LockWatch {
-  #key: string | undefined;
-  #available = existsSync("/proc/locks");
+  #fd: number | undefined;
+  #available = true;
+  readonly #word = new Uint32Array(1);
 
   constructor(readonly store: string) {}
 
-  /** Whether /proc/locks can be read here. */
+  /** Whether the store's header could be read. */
   get available(): boolean {
     return this.#available;
   }
 
-  /** The pid holding the exclusive lock, or `undefined` (nobody, or unknown). */
+  /** The pid holding the lock, or `undefined` (nobody, or unknown). */
   holder(): number | undefined {
     if (!this.#available) return undefined;
-    if (this.#key === undefined) {
-      try {
-        const { dev, ino } = statSync(shmPath(this.store));
-        // Linux dev_t: major in bits 8-19 (and 32+), minor in bits 0-7 and 20-31.
-        const major = Math.floor(dev / 256) & 0xfff;
-        const minor = (dev & 0xff) | (Math.floor(dev / 4096) & 0xfff00);
-        const hex = (n: number) => n.toString(16).padStart(2, "0");
-        this.#key = `${hex(major)}:${hex(minor)}:${ino}`;
-      } catch {
-        return undefined;
-      }
-    }
-    let text: string;
     try {
-      text = readProcFile("/proc/locks");
+      this.#fd ??= openSync(shmPath(this.store), "r");
+      const bytes = new Uint8Array(this.#word.buffer);
+      if (readSync(this.#fd, bytes, 0, 4, SEG_LOCK_HOLDER) !== 4) return undefined;
     } catch {
-      this.#available = false;
-      return undefined;
+      return undefined; // not created yet, or removed: nobody holds it
     }
-    for (const line of text.split("\n")) {
-      const parts = line.trim().split(/\s+/);
-      // "1: FLOCK  ADVISORY  WRITE 1234 00:1b:2200 0 EOF"; waiters have "->" after the number.
-      if (parts[1] === "FLOCK" && parts[3] === "WRITE" && parts[5] === this.#key) {
-        return Number(parts[4]);
-      }
-    }
-    return undefined;
+    return this.#word[0] === 0 ? undefined : this.#word[0];
+  }
+
+  /** Closes the file. */
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
   }
 }
 
@@ -819,6 +808,7 @@ class Harness {
     const store = `${this.base}-c${round}`;
     this.storesToUnlink.add(store);
     const order: Runtime[] = round % 2 === 0 ? ["deno", "bun"] : ["bun", "deno"];
+    this.locks.close();
     const locks = this.locks = new LockWatch(store);
     const kill = (writer: Writer) => this.kill(writer, "creation", locks.holder());
     const timers: ReturnType<typeof setTimeout>[] = [];
@@ -943,6 +933,7 @@ class Harness {
       if (this.stopping) return;
       // Phase 2: the store does not exist yet; the first writers race to create it.
       const store = this.base;
+      this.locks.close();
       this.locks = new LockWatch(store);
       this.storesToUnlink.add(store);
       this.mainStartedAt = performance.now();
@@ -1169,7 +1160,7 @@ class Harness {
         : `kill rate        ${(Number(s.killsPerSecond)).toFixed(1)} kills/s (main phase: ${
           fmt(main.total)
         } kills in ${mainSeconds.toFixed(1)} s)${
-          this.locks.available ? "" : " (/proc/locks unreadable: lock holder unknown)"
+          this.locks.available ? "" : " (the store header unreadable: lock holder unknown)"
         }`,
       `writer starts    deno ${fmt(this.starts.deno)} (${fmt(this.readies.deno)} got ready), bun ${
         fmt(this.starts.bun)

@@ -19,6 +19,7 @@ import {
   ENTRY_HEADER_BYTES,
   ENTRY_TAG,
   HEAP_OFFSET,
+  SEG_LOCK_GENERATION,
   SEGMENT_HEADER_BYTES,
   ST_BUCKET_COUNT,
   ST_BUCKETS,
@@ -73,6 +74,7 @@ const raw = Segment.open(storeName, { size: SIZE });
 const bytes = new Uint8Array(raw.buffer);
 const u32 = new Uint32Array(raw.buffer);
 const snapshot = bytes.slice();
+const snapshotGeneration = u32[SEG_LOCK_GENERATION >>> 2];
 
 // The regions to damage, from the snapshot's own structure.
 type Region = { kind: string; start: number; end: number };
@@ -162,7 +164,8 @@ for (let c = Number(firstText); c < Number(firstText) + cases; c++) {
   const damaged = bytes.slice(0, HEAP_OFFSET);
   let store: Memalloc;
   try {
-    store = Memalloc.open(storeName, { maxMemory: SIZE });
+    // A damaged mutex is found after the lock timeout: keep it short.
+    store = Memalloc.open(storeName, { maxMemory: SIZE, lockTimeout: 20 });
   } catch (error) {
     if (!allowed(error)) {
       fail(`${where}: open threw ${String(error)}`);
@@ -214,6 +217,7 @@ for (let c = Number(firstText); c < Number(firstText) + cases; c++) {
       }
     }
     if (repairs(store) > repairsBefore) count("repaired by an operation");
+    if (u32[SEG_LOCK_GENERATION >>> 2] !== snapshotGeneration) count("damaged mutex renewed");
     // A writer dies mid-mutation: the next write repairs, and the store is consistent after.
     Atomics.add(u32, ST_SEQ >>> 2, 1);
     try {

@@ -125,7 +125,15 @@ export function start(
     process: child,
     pid: child.pid ?? -1,
     exited,
-    kill: (signal = "SIGKILL") => void child.kill(signal),
+    kill(signal = "SIGKILL") {
+      // process.kill, not child.kill: Deno's child.kill drops a signal sent after a SIGSTOP,
+      // and then never reports the exit.
+      try {
+        if (!done && child.pid !== undefined) process.kill(child.pid, signal);
+      } catch {
+        // Already gone.
+      }
+    },
     waitForLine(match, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         let seen = 0;

@@ -63,6 +63,8 @@ test(
     assert.ok(totals["repaired by an operation"]! > 100, JSON.stringify(totals));
     assert.ok(totals["open refused: ERR_MEMALLOC_FORMAT"]! > 0, JSON.stringify(totals));
     assert.ok(totals["open refused: ERR_MEMALLOC_VERSION"]! > 0, JSON.stringify(totals));
+    // Damage to the lock's mutex was found and the mutex initialised again.
+    assert.ok(totals["damaged mutex renewed"]! > 0, JSON.stringify(totals));
     console.log(`fuzz (${runtime}): ${JSON.stringify(totals)}`);
   },
   { timeout: SEEDS.length * HANG_MS },

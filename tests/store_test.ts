@@ -27,7 +27,7 @@ function fakeLock(): StoreLock & { held: number } {
 function makeStore(size = 1 * MiB, autoclean = 0.8, now: () => number = Date.now) {
   const buffer = new ArrayBuffer(size);
   const lock = fakeLock();
-  return { buffer, lock, store: Store.open(buffer, lock, autoclean, now) };
+  return { buffer, lock, store: Store.open(buffer, { lock, autoclean, now }) };
 }
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -200,7 +200,7 @@ test("Store overhead per entry is at most 64 bytes beside the name and the value
 test("Store reopened over the same buffer sees the same entries and settings", () => {
   const { buffer, store } = makeStore(MiB, 0.6);
   store.write("a", RAW, bytes("persisted"));
-  const again = Store.open(buffer, fakeLock(), 0.9);
+  const again = Store.open(buffer, { lock: fakeLock(), autoclean: 0.9 });
   assert.equal(again.autoclean, 0.6);
   assert.equal(readText(again, "a"), "persisted");
 });
@@ -218,7 +218,7 @@ test("Store repairs a write interrupted before its commit: the old value stays",
   store.write("k7", RAW, bytes("new value that never landed"));
   const copy = snapshot!;
   assert.equal(new Uint32Array(copy)[ST_SEQ >>> 2]! & 1, 1, "the snapshot is mid-mutation");
-  const repaired = Store.open(copy, fakeLock(), 0.8);
+  const repaired = Store.open(copy, { lock: fakeLock(), autoclean: 0.8 });
   assert.equal(readText(repaired, "k7"), "old 7");
   assert.equal(repaired.stats().entries, 50);
   assert.equal(repaired.stats().repairs, 1);
@@ -244,7 +244,7 @@ test("Store repair keeps the later of two entries with one name, also when names
     u32[(entry + E_HASH) >>> 2] = hashOf(to);
   }
   u32[ST_SEQ >>> 2]! |= 1; // as if a writer died
-  const repaired = Store.open(buffer, fakeLock(), 0.8);
+  const repaired = Store.open(buffer, { lock: fakeLock(), autoclean: 0.8 });
   assert.equal(readText(repaired, "k4uzx"), "a-new");
   assert.equal(readText(repaired, "kf2ad"), "b-new");
   assert.equal(readText(repaired, "zzzzz"), undefined);
@@ -260,7 +260,7 @@ test("Store repairs a heap whose free lists were lost, keeping every entry", () 
   const words = new Uint32Array(buffer, HEAP_OFFSET + 32, 64);
   for (let i = 0; i < words.length; i++) words[i] = 0xdeadbeef;
   new Uint32Array(buffer)[ST_SEQ >>> 2]! |= 1; // as if a writer died
-  const repaired = Store.open(buffer, fakeLock(), 0.8);
+  const repaired = Store.open(buffer, { lock: fakeLock(), autoclean: 0.8 });
   assert.deepEqual(repaired.verify(), []);
   for (let i = 0; i < 200; i++) {
     assert.equal(readText(repaired, `k${i}`), i % 3 === 0 ? undefined : `v${i}`);

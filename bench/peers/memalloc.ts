@@ -125,7 +125,9 @@ export function openMemallocPeer(options: MemallocPeerOptions = {}): MemallocPee
     name: "memalloc",
     description: `memalloc ${memallocVersion()} (this repository), store "${name}", ` +
       `maxMemory ${store.maxMemory / (1 << 20)} MiB, autoclean ${store.autoclean}, ` +
-      "lock-free reads (seqlock), flock per write",
+      `lock-free reads (seqlock), ${
+        store.stats().lockKind === "mutex" ? "a robust mutex" : "flock"
+      } per write`,
     sharesAcrossProcesses: true,
     location: name,
     store,
