@@ -220,7 +220,8 @@ function checkOptions(options: unknown): CheckedOptions {
  * encode (numbers, booleans, null, arrays, plain objects, Date, Map, Set, bigint, typed arrays)
  * is stored as CBOR and comes back equal.
  *
- * Reads take no lock (a seqlock makes them retry while a writer is at work); writes take the
+ * Reads take no lock (a seqlock, striped by name, makes them retry while a writer changes a name
+ * of their stripe); writes take the
  * store's lock, a robust process-shared mutex (or `flock`) that the kernel hands on when its
  * holder dies, and a writer killed half-way is repaired by the next process to take the lock.
  *

@@ -5,7 +5,9 @@
  * ```
  * 0    segment header (128 bytes): written once when the segment is created, but for the lock
  *      (its holder's pid, and the robust mutex at 64, which libc's pthread functions change)
- * 128  store header: seqlock, journal, counters, directory and write-order roots
+ * 128  store header: writer mark, journal, counters, directory and write-order roots
+ * 256  the read seqlock: its epoch, then 64 stripes a cache line apart
+ * 4416 heap
  * ...  heap (TLSF region) holding the directory's bucket array and the entries
  * ```
  *
@@ -17,7 +19,8 @@ export const MAGIC = 0x434c_414d;
 /**
  * The layout this code reads and writes. A segment with another one is refused.
  * - 1: the first; the lock was always `flock`.
- * - 2: a 128-byte segment header holding the lock kind, the holder's pid and a robust mutex.
+ * - 2: a 128-byte segment header holding the lock kind, the holder's pid and a robust mutex;
+ *   the read seqlock split into an epoch and 64 stripes; the heap from 4416.
  */
 export const LAYOUT_VERSION = 2;
 
@@ -63,7 +66,11 @@ export const LITTLE_ENDIAN: boolean = new Uint8Array(new Uint16Array([1]).buffer
 /** "STOR" in memory: written last when the store area is formatted. */
 export const STORE_MAGIC = 0x524f_5453;
 export const ST_MAGIC = 128; // u32
-/** Seqlock: odd while a mutation is in progress. A writer killed mid-way leaves it odd. */
+/**
+ * The writer's mark: odd while a mutation is in progress, so a writer killed mid-way leaves it
+ * odd and the next holder of the lock repairs. Readers do not look at it: they check the epoch
+ * and their name's stripe (below).
+ */
 export const ST_SEQ = 132; // u32
 /** The mutation in progress, for crash repair: op, new entry, old entry, phase. */
 export const ST_JOURNAL_OP = 136; // u32: one of JOURNAL_*
@@ -82,8 +89,26 @@ export const ST_HITS = 200; // u64
 export const ST_MISSES = 208; // u64
 export const ST_EVICTIONS = 216; // u64
 export const ST_DELETES = 224; // u64
+/**
+ * The read seqlock's epoch: odd while a mutation that moves every entry runs (purge, directory
+ * growth, repair, a format after damage), so that every read retries. On a cache line of its own,
+ * since every read loads it and almost no write changes it.
+ */
+export const ST_EPOCH = 256; // u32
+/**
+ * The read seqlock's stripes: {@linkcode STRIPES} u32 words, one per 64-byte cache line. A name's
+ * stripe is its hash's low bits. A mutation makes the stripe of every directory chain it changes
+ * odd before it changes it, and even again when it is done; a read retries when its stripe (or
+ * the epoch) was odd or moved. The directory has at least {@linkcode STRIPES} buckets, so one
+ * chain holds names of one stripe only, and a write elsewhere leaves a reader alone.
+ */
+export const ST_STRIPES = 320;
+/** Number of stripes (a power of two), and the least number of directory buckets. */
+export const STRIPES = 64;
+/** Bytes from one stripe word to the next: a cache line. */
+export const STRIPE_STRIDE = 64;
 /** Where the heap (TLSF region) starts: end of the headers. */
-export const HEAP_OFFSET = 256;
+export const HEAP_OFFSET: number = ST_STRIPES + STRIPES * STRIPE_STRIDE;
 
 /** Journal operations. */
 export const JOURNAL_NONE = 0, JOURNAL_WRITE = 1, JOURNAL_PURGE = 2;

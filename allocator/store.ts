@@ -3,12 +3,15 @@
  * crash repair. Pure TypeScript over an `ArrayBuffer`; the lock is handed in.
  *
  * ## Concurrency
- * - Mutations hold the exclusive lock and bump a seqlock (`ST_SEQ`) to odd before touching
- *   anything and back to even after.
- * - Reads take no lock: they read the seqlock, find the entry, copy (or decode) the value, and
- *   read the seqlock again; if it moved or was odd, they retry, and after a few tries take the
- *   lock. A value read is therefore always one some writer wrote whole.
- * - A writer killed mid-mutation leaves the seqlock odd. The next process to take the lock sees
+ * - Mutations hold the exclusive lock. They make the writer's mark (`ST_SEQ`) odd before
+ *   touching anything and even after, and, for the readers, the read seqlock's stripe of every
+ *   directory chain they change (`ST_STRIPES`; the epoch `ST_EPOCH` for a mutation that moves
+ *   everything), odd before and even after.
+ * - Reads take no lock: they read the epoch and their name's stripe, find the entry, copy (or
+ *   decode) the value, and read both again; if one moved or was odd, they retry, and after a few
+ *   tries take the lock. A value read is therefore always one some writer wrote whole, and a
+ *   write to a name of another stripe does not make a read retry.
+ * - A writer killed mid-mutation leaves its mark odd. The next process to take the lock sees
  *   that and repairs the segment before anything else (see {@linkcode Store.repair}).
  *
  * @module
@@ -34,6 +37,7 @@ import {
   ST_BUCKETS,
   ST_DELETES,
   ST_ENTRIES,
+  ST_EPOCH,
   ST_EVICTIONS,
   ST_HITS,
   ST_JOURNAL_NEW,
@@ -46,8 +50,11 @@ import {
   ST_ORDER_TAIL,
   ST_REPAIRS,
   ST_SEQ,
+  ST_STRIPES,
   ST_WRITES,
   STORE_MAGIC,
+  STRIPE_STRIDE,
+  STRIPES,
 } from "./layout.ts";
 import { NO_ROOM, Tlsf } from "./tlsf.ts";
 import { MemallocError } from "../errors.ts";
@@ -157,6 +164,13 @@ function corruptError(store: string, what: string, cause?: unknown): MemallocErr
 
 /** The watermark a repair restores when the stored one is not a fraction in (0, 1]. */
 const DEFAULT_WATERMARK = 0.8;
+/** The u32 index of the read seqlock's stripe word for a name's hash. */
+function stripeIndex(hash: number): number {
+  return (ST_STRIPES + (hash & (STRIPES - 1)) * STRIPE_STRIDE) >>> 2;
+}
+/** The u32 index of the read seqlock's epoch. */
+const EPOCH = ST_EPOCH >>> 2;
+
 /** Reads retry this many times before they take the lock. */
 const OPTIMISTIC_TRIES = 64;
 /** Hits and misses are counted locally and added to the shared counters every this many. */
@@ -217,6 +231,14 @@ export class Store {
   /** Most entries the heap can hold: a bound for every walk, whatever the header says. */
   readonly #maxEntries: number;
   readonly #plainSeqLoads: boolean;
+  /** The stripes (their u32 indexes) the mutation in progress made odd; see `#touch`. */
+  readonly #touched = new Int32Array(STRIPES);
+  /** How many of `#touched` are in use. */
+  #touchedCount = 0;
+  /** For each stripe, whether `#touched` holds it. */
+  readonly #isTouched = new Uint8Array(STRIPES);
+  /** Whether the mutation in progress made the epoch odd. */
+  #epochTouched = false;
   #nameLength = 0;
   #nameHash = 0;
   #hits = 0;
@@ -287,7 +309,8 @@ export class Store {
 
   #format(autoclean: number): void {
     const u32 = this.#u32;
-    u32.fill(0, (ST_SEQ >>> 2) + 1, HEAP_OFFSET >>> 2); // the seqlock keeps counting
+    // The writer's mark, the epoch and the stripes keep counting: readers may be looking.
+    u32.fill(0, (ST_SEQ >>> 2) + 1, ST_EPOCH >>> 2);
     this.#f64[ST_AUTOCLEAN >>> 3] = autoclean;
     this.#newDirectory(this.#initialBuckets());
     Atomics.store(u32, ST_MAGIC >>> 2, STORE_MAGIC);
@@ -302,16 +325,17 @@ export class Store {
     const repairs = this.#u32[ST_REPAIRS >>> 2]!;
     const counters = this.#u64.slice(ST_WRITES >>> 3, (ST_DELETES >>> 3) + 1);
     const u32 = this.#u32;
-    const seq = Atomics.load(u32, ST_SEQ >>> 2);
-    if ((seq & 1) === 0) Atomics.store(u32, ST_SEQ >>> 2, seq + 1); // readers keep off
+    Atomics.store(u32, ST_SEQ >>> 2, Atomics.load(u32, ST_SEQ >>> 2) | 1);
+    this.#touchAll(); // readers keep off
     this.#format(autoclean > 0 && autoclean <= 1 ? autoclean : DEFAULT_WATERMARK);
     this.#u64.set(counters, ST_WRITES >>> 3);
     u32[ST_REPAIRS >>> 2] = repairs + 1;
+    this.#settleSeqlock();
     Atomics.add(u32, ST_SEQ >>> 2, 1); // even again
   }
 
   #initialBuckets(): number {
-    let count = 16;
+    let count = STRIPES; // never fewer: a chain must hold one stripe's names only
     while (count < 4096 && count * 16384 < this.#heap.length) count *= 2;
     return count;
   }
@@ -389,21 +413,27 @@ export class Store {
     const length = this.#nameLength;
     const hash = this.#nameHash;
     const u32 = this.#u32;
-    const seqIndex = ST_SEQ >>> 2;
+    const stripe = stripeIndex(hash);
     const plain = this.#plainSeqLoads;
     for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
-      const before = plain ? u32[seqIndex]! : Atomics.load(u32, seqIndex);
+      const epoch = plain ? u32[EPOCH]! : Atomics.load(u32, EPOCH);
+      const before = plain ? u32[stripe]! : Atomics.load(u32, stripe);
       if (plain) Atomics.load(FENCE, 0); // the seqlock is read before the entry...
-      if ((before & 1) !== 0) continue; // a writer is at work (or died): try again, then lock
+      // A writer is at work on this stripe (or died there): try again, then lock.
+      if (((epoch | before) & 1) !== 0) continue;
       const result = this.#readAt(length, hash, reader);
       if (plain) Atomics.load(FENCE, 0); // ...and the entry before the seqlock again
-      if ((plain ? u32[seqIndex]! : Atomics.load(u32, seqIndex)) !== before) continue;
+      if ((plain ? u32[stripe]! : Atomics.load(u32, stripe)) !== before) continue;
+      if ((plain ? u32[EPOCH]! : Atomics.load(u32, EPOCH)) !== epoch) continue;
       if (result === RETRY) continue;
       return this.#count(result);
     }
     // Contended, or a writer died mid-mutation: read under the lock (repairing if needed).
     this.#lockExclusive();
     try {
+      // With the lock held and no mutation in progress, an odd stripe or epoch is a stale mark
+      // (damage): settle it, or every later read of this stripe would come here.
+      if (((u32[stripe]! | u32[EPOCH]!) & 1) !== 0) this.#settleSeqlock();
       let result = this.#readAt(length, hash, reader);
       if (result === RETRY) {
         // Nobody is writing, yet the entry cannot be read: the segment is damaged.
@@ -499,6 +529,7 @@ export class Store {
     const heap = this.#heap;
     let old = this.#dir.find(this.#name, length, hash, this.#walkLimit());
     if (old < 0) throw new Corrupt("a directory chain is broken");
+    this.#touch(hash); // this name's chain changes: its readers retry
     u32[ST_JOURNAL_OLD >>> 2] = old;
     u32[ST_JOURNAL_NEW >>> 2] = 0;
     u32[ST_JOURNAL_PHASE >>> 2] = 0;
@@ -523,6 +554,7 @@ export class Store {
       if (entry === NO_ROOM && u32[ST_ENTRIES >>> 2] === 0) {
         // Empty, yet the directory's bucket array splits the free space in two: lay the heap
         // out afresh, the value first and a new directory after it.
+        this.#touchAll();
         heap.reset();
         entry = heap.alloc(need);
         const count = this.#initialBuckets();
@@ -561,7 +593,7 @@ export class Store {
       u32[ST_ENTRIES >>> 2]!++;
       this.#growDirectory();
     }
-    Atomics.add(this.#u64, ST_WRITES >>> 3, 1n);
+    this.#countUp(ST_WRITES);
   }
 
   /**
@@ -586,7 +618,7 @@ export class Store {
         if (found < 0) throw new Corrupt("a directory chain is broken");
         if (found === 0) return false;
         this.#remove(found);
-        Atomics.add(this.#u64, ST_DELETES >>> 3, 1n);
+        this.#countUp(ST_DELETES);
         return true;
       });
     } finally {
@@ -629,6 +661,7 @@ export class Store {
   }
 
   #purge(): void {
+    this.#touchAll();
     this.#heap.reset();
     this.#newDirectory(this.#initialBuckets());
   }
@@ -668,12 +701,13 @@ export class Store {
 
   #evict(entry: number): void {
     this.#remove(entry);
-    Atomics.add(this.#u64, ST_EVICTIONS >>> 3, 1n);
+    this.#countUp(ST_EVICTIONS);
   }
 
   #remove(entry: number): void {
     const u32 = this.#u32;
     if (u32[ST_ENTRIES >>> 2] === 0) throw new Corrupt("an entry is linked but none is counted");
+    this.#touch(u32[(entry + E_HASH) >>> 2]!);
     this.#dir.remove(entry);
     this.#unlinkFromOrder(entry);
     u32[entry >>> 2] = 0;
@@ -737,6 +771,7 @@ export class Store {
     const buckets = this.#heap.alloc(count * 8);
     if (buckets === NO_ROOM) return; // chains get longer; lookups stay correct
     const old = u32[ST_BUCKETS >>> 2]!;
+    this.#touchAll(); // every chain moves
     this.#dir.rebuild(buckets, count * 2, this.#inOrder());
     this.#heap.free(old);
   }
@@ -769,7 +804,7 @@ export class Store {
     const head = u32[ST_ORDER_HEAD >>> 2]!;
     const tail = u32[ST_ORDER_TAIL >>> 2]!;
     return !(autoclean > 0 && autoclean <= 1) ||
-      count === 0 || (count & (count - 1)) !== 0 ||
+      count < STRIPES || (count & (count - 1)) !== 0 ||
       (buckets & 7) !== 0 || buckets < this.#heap.offset || buckets + count * 4 > this.#heapEnd ||
       entries > this.#maxEntries ||
       (entries === 0) !== (head === 0) || (head === 0) !== (tail === 0) ||
@@ -787,7 +822,9 @@ export class Store {
   #mutate<T>(body: (repaired: boolean) => T): T {
     const u32 = this.#u32;
     for (let attempt = 0;; attempt++) {
-      Atomics.add(u32, ST_SEQ >>> 2, 1); // odd: readers retry
+      // Odd: a mutation is in progress. Only lock holders read the mark, after the lock's own
+      // barrier, so plain stores do (readers look at the stripes).
+      u32[ST_SEQ >>> 2]!++;
       let result: T;
       try {
         result = body(attempt > 0);
@@ -801,9 +838,78 @@ export class Store {
         );
       }
       u32[ST_JOURNAL_OP >>> 2] = JOURNAL_NONE;
-      Atomics.add(u32, ST_SEQ >>> 2, 1); // even: done
+      this.#release(); // the touched stripes even: their readers may go on
+      u32[ST_SEQ >>> 2]!++; // even: done
       return result;
     }
+  }
+
+  /**
+   * Makes the stripe of `hash` odd, once per mutation, before the mutation changes that name's
+   * directory chain or an entry on it: readers of the stripe retry until {@linkcode release}.
+   * `| 1` rather than `+ 1`, so that a stripe found odd (a stale mark) stays odd meanwhile.
+   */
+  #touch(hash: number): void {
+    const stripe = hash & (STRIPES - 1);
+    if (this.#isTouched[stripe] !== 0) return;
+    this.#isTouched[stripe] = 1;
+    const index = stripeIndex(hash);
+    this.#touched[this.#touchedCount++] = index;
+    Atomics.store(this.#u32, index, this.#u32[index]! | 1);
+  }
+
+  /**
+   * Adds one to a u64 counter that only lock holders change (writes, deletes, evictions), as
+   * two u32 words with a carry: plain stores, no BigInt. (Hits and misses, which readers add
+   * without the lock, use Atomics.)
+   */
+  #countUp(offset: number): void {
+    const u32 = this.#u32;
+    const low = offset >>> 2;
+    const next = u32[low]! + 1;
+    u32[low] = next;
+    if (next > 0xffff_ffff) u32[low + 1]!++;
+  }
+
+  /** Makes the epoch odd for the rest of the mutation: every reader retries. */
+  #touchAll(): void {
+    if (this.#epochTouched) return;
+    this.#epochTouched = true;
+    Atomics.store(this.#u32, EPOCH, this.#u32[EPOCH]! | 1);
+  }
+
+  /** The end of a mutation: every stripe it touched, and the epoch, even again. */
+  #release(): void {
+    const u32 = this.#u32;
+    const touched = this.#touched;
+    const isTouched = this.#isTouched;
+    for (let i = 0; i < this.#touchedCount; i++) {
+      const index = touched[i]!;
+      Atomics.store(u32, index, (u32[index]! | 1) + 1);
+      isTouched[((index << 2) - ST_STRIPES) / STRIPE_STRIDE] = 0;
+    }
+    this.#touchedCount = 0;
+    if (this.#epochTouched) {
+      this.#epochTouched = false;
+      Atomics.store(u32, EPOCH, (u32[EPOCH]! | 1) + 1);
+    }
+  }
+
+  /**
+   * Every stripe and the epoch even, whatever marks a dead writer or damage left (with the
+   * epoch made odd first, so that readers keep off until all are even). Lock held, after a
+   * repair or where no mutation is in progress.
+   */
+  #settleSeqlock(): void {
+    const u32 = this.#u32;
+    this.#touchAll();
+    for (let s = 0; s < STRIPES; s++) {
+      const index = (ST_STRIPES + s * STRIPE_STRIDE) >>> 2;
+      if ((u32[index]! & 1) !== 0) Atomics.store(u32, index, u32[index]! + 1);
+    }
+    this.#touchedCount = 0;
+    this.#isTouched.fill(0);
+    this.#release();
   }
 
   /**
@@ -835,7 +941,8 @@ export class Store {
     const heap = this.#heap;
     const problems: string[] = [];
     const seq = Atomics.load(u32, ST_SEQ >>> 2);
-    if ((seq & 1) === 0) Atomics.store(u32, ST_SEQ >>> 2, seq + 1); // readers keep off
+    if ((seq & 1) === 0) Atomics.store(u32, ST_SEQ >>> 2, seq + 1); // a mutation is in progress
+    this.#touchAll(); // readers keep off
 
     const op = u32[ST_JOURNAL_OP >>> 2]!;
     if (op !== JOURNAL_NONE || (seq & 1) !== 0) {
@@ -927,7 +1034,7 @@ export class Store {
         count = this.#initialBuckets();
         while (count < live.length && count < 1 << 28) count *= 2;
         let fresh = heap.alloc(count * 4);
-        while (fresh === NO_ROOM && count > 16) {
+        while (fresh === NO_ROOM && count > STRIPES) {
           count >>>= 1;
           fresh = heap.alloc(count * 4);
         }
@@ -951,6 +1058,7 @@ export class Store {
     u32[ST_JOURNAL_NEW >>> 2] = 0;
     u32[ST_JOURNAL_OLD >>> 2] = 0;
     u32[ST_JOURNAL_PHASE >>> 2] = 0;
+    this.#settleSeqlock(); // every stripe even, then the epoch
     Atomics.add(u32, ST_SEQ >>> 2, 1); // even again
     return problems;
   }
@@ -1009,6 +1117,12 @@ export class Store {
     if ((Atomics.load(u32, ST_SEQ >>> 2) & 1) !== 0) {
       problems.push("a mutation is marked in progress");
     }
+    if ((u32[EPOCH]! & 1) !== 0) problems.push("read seqlock: the epoch is odd");
+    for (let s = 0; s < STRIPES; s++) {
+      if ((u32[(ST_STRIPES + s * STRIPE_STRIDE) >>> 2]! & 1) !== 0) {
+        problems.push(`read seqlock: stripe ${s} is odd`);
+      }
+    }
     if (u32[ST_MAGIC >>> 2] !== STORE_MAGIC) problems.push("store header: bad magic");
     if (u32[ST_JOURNAL_OP >>> 2] !== JOURNAL_NONE) problems.push("store header: journal not empty");
     const autoclean = this.#f64[ST_AUTOCLEAN >>> 3]!;
@@ -1024,7 +1138,7 @@ export class Store {
     const buckets = u32[ST_BUCKETS >>> 2]!;
     const count = u32[ST_BUCKET_COUNT >>> 2]!;
     if (
-      !used.has(buckets) || count === 0 || (count & (count - 1)) !== 0 ||
+      !used.has(buckets) || count < STRIPES || (count & (count - 1)) !== 0 ||
       used.get(buckets)! < count * 4
     ) {
       problems.push(`directory: bucket array at ${buckets} (${count} buckets) is not a live block`);

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { hashBytes } from "../allocator/directory.ts";
-import { E_HASH, ENTRY_HEADER_BYTES, HEAP_OFFSET, ST_SEQ } from "../allocator/layout.ts";
+import {
+  E_HASH,
+  ENTRY_HEADER_BYTES,
+  HEAP_OFFSET,
+  ST_SEQ,
+  ST_STRIPES,
+  STRIPE_STRIDE,
+  STRIPES,
+} from "../allocator/layout.ts";
 import { Store, type StoreLock } from "../allocator/store.ts";
 import { test } from "./_harness.ts";
 
@@ -267,13 +275,72 @@ test("Store repairs a heap whose free lists were lost, keeping every entry", () 
   }
 });
 
-test("Store.read retries while a mutation is marked, then repairs under the lock", () => {
+/** The u32 index of the read seqlock's stripe word of `name`. */
+function stripeOf(name: string): number {
+  const encoded = bytes(name);
+  return (ST_STRIPES + (hashBytes(encoded, encoded.length) & (STRIPES - 1)) * STRIPE_STRIDE) >>> 2;
+}
+
+/** A name of `prefix` whose stripe is (`same`) or is not the stripe of `other`. */
+function nameInStripe(prefix: string, other: string, same: boolean): string {
+  for (let i = 0;; i++) {
+    if ((stripeOf(`${prefix}${i}`) === stripeOf(other)) === same) return `${prefix}${i}`;
+  }
+}
+
+test("Store.read retries while its stripe is marked by a dead writer, then repairs under the lock", () => {
   const { buffer, store } = makeStore();
   store.write("a", RAW, bytes("value"));
-  new Uint32Array(buffer)[ST_SEQ >>> 2]! |= 1; // a writer died holding the seqlock odd
+  const u32 = new Uint32Array(buffer);
+  u32[ST_SEQ >>> 2]! |= 1; // a writer died mid-mutation on the stripe of "a"
+  u32[stripeOf("a")]! |= 1;
   assert.equal(readText(store, "a"), "value");
   assert.equal(store.stats().repairs, 1);
+  assert.equal(u32[stripeOf("a")]! & 1, 0, "the repair settled the stripe");
   assert.deepEqual(store.verify(), []);
+});
+
+test("Store.read of a name is not disturbed by a mutation marked on another stripe", () => {
+  const { buffer, store, lock } = makeStore();
+  const other = nameInStripe("b", "a", false);
+  store.write("a", RAW, bytes("value"));
+  const u32 = new Uint32Array(buffer);
+  u32[stripeOf(other)]! |= 1; // a writer at work on another stripe
+  let calls = 0;
+  const value = store.read("a", (_kind, b, start, end) => {
+    calls++;
+    assert.equal(lock.held, 0, "read lock-free");
+    return new TextDecoder().decode(b.subarray(start, end));
+  });
+  assert.deepEqual([value, calls], ["value", 1]);
+});
+
+test("Store.read of an entry freed and its memory reused by another name mid-read retries, and never returns the other name's bytes", () => {
+  // Two stores over one buffer stand for two processes. While the first reads "victim", the
+  // second deletes it and writes a name of another stripe into the very block it occupied.
+  const { buffer, store } = makeStore();
+  const other = Store.open(buffer, { lock: fakeLock(), autoclean: 0.8 });
+  const reuser = nameInStripe("other", "victim", false);
+  assert.equal(reuser.length, "victim".length, "the same entry size, so the block is reused");
+  store.write("victim", RAW, bytes("V".repeat(200)));
+  store.write("guard", RAW, bytes("G".repeat(200))); // keeps the block from merging when freed
+  const seen: string[] = [];
+  const value = store.read("victim", (_kind, b, start, end, entry) => {
+    if (seen.length === 0) {
+      assert.ok(other.delete("victim"));
+      other.write(reuser, RAW, bytes("X".repeat(200)));
+      assert.equal(readText(other, reuser), "X".repeat(200));
+      const name = new TextDecoder().decode(
+        b.subarray(entry + ENTRY_HEADER_BYTES, entry + ENTRY_HEADER_BYTES + reuser.length),
+      );
+      assert.equal(name, reuser, "the victim's block now holds the other name");
+    }
+    const text = new TextDecoder().decode(b.subarray(start, end));
+    seen.push(text);
+    return text;
+  });
+  assert.equal(seen[0], "X".repeat(200), "the first attempt read the other name's bytes");
+  assert.equal(value, undefined, "and the read retried instead of returning them");
 });
 
 test("Store random operations against a Map model stay consistent", () => {
