@@ -3,7 +3,7 @@ import * as memalloc from "../mod.ts";
 import { Memalloc } from "../mod.ts";
 import { SEG_SIZE, ST_AUTOCLEAN, ST_ORDER_TAIL } from "../allocator/layout.ts";
 import { Segment } from "../ffi/segment.ts";
-import { test } from "./_harness.ts";
+import { runtime, test } from "./_harness.ts";
 import { run, RUNTIMES, start, uniqueName } from "./_spawn.ts";
 import { sampleValues } from "./_values.ts";
 
@@ -61,13 +61,25 @@ test("Memalloc.read returns every value kind equal to what Memalloc.write stored
   });
 });
 
-test("Memalloc.read of bytes returns a new Uint8Array, not a view of shared memory", async () => {
+test("Memalloc.read of bytes returns a copy, not a view of shared memory; small copies share a pool under Deno without overlapping", async () => {
   await withStore({}, (store) => {
     store.write("b", new Uint8Array([1, 2, 3]));
+    store.write("big", new Uint8Array(5000).fill(7));
     const first = store.read<Uint8Array>("b")!;
+    const second = store.read<Uint8Array>("b")!;
     first[0] = 99;
-    assert.deepEqual(store.read("b"), new Uint8Array([1, 2, 3]));
-    assert.equal(first.buffer.byteLength, 3);
+    assert.deepEqual(second, new Uint8Array([1, 2, 3]), "another read's copy is its own");
+    assert.deepEqual(store.read("b"), new Uint8Array([1, 2, 3]), "the store is unchanged");
+    assert.equal(first.byteLength, 3);
+    // Deno carves values of up to 4 KiB out of a 64 KiB slab; Bun gives each its own buffer.
+    assert.equal(first.buffer.byteLength, runtime === "deno" ? 64 * KiB : 3);
+    assert.notEqual(first.buffer.byteLength, store.maxMemory, "not the mapping");
+    const big = store.read<Uint8Array>("big")!;
+    assert.equal(big.buffer.byteLength, 5000, "a value over 4 KiB has a buffer of its own");
+    // Many reads fill slab after slab; every copy keeps its own bytes.
+    const copies = Array.from({ length: 2000 }, () => store.read<Uint8Array>("b")!);
+    copies.forEach((copy, i) => (copy[1] = i & 0xff));
+    copies.forEach((copy, i) => assert.deepEqual([...copy], [1, i & 0xff, 3]));
   });
 });
 
