@@ -15,9 +15,9 @@ import {
   E_TAG,
   ENTRY_HEADER_BYTES,
   ENTRY_TAG,
+  MIN_BUCKETS,
   ST_BUCKET_COUNT,
   ST_BUCKETS,
-  STRIPES,
 } from "./layout.ts";
 
 /** FNV-1a over `length` bytes of `bytes`: the name's hash. */
@@ -64,7 +64,7 @@ export class Directory {
     const count = u32[ST_BUCKET_COUNT >>> 2]!;
     const buckets = u32[ST_BUCKETS >>> 2]!;
     // Fewer buckets than stripes would mix stripes in one chain: a torn view, or damage.
-    if (count < STRIPES || (count & (count - 1)) !== 0 || (buckets & 3) !== 0) return -1;
+    if (count < MIN_BUCKETS || (count & (count - 1)) !== 0 || (buckets & 3) !== 0) return -1;
     const slot = buckets + ((hash & (count - 1)) << 2);
     if (buckets < this.#lo || slot + 4 > this.#hi) return -1;
     let entry = u32[slot >>> 2]!;

@@ -78,8 +78,6 @@ export const ST_JOURNAL_NEW = 140; // u32: entry being written
 export const ST_JOURNAL_OLD = 144; // u32: entry it replaces
 export const ST_JOURNAL_PHASE = 148; // u32: 1 once the new entry is linked (committed)
 export const ST_AUTOCLEAN = 152; // f64: eviction watermark, a fraction of the segment size
-export const ST_BUCKETS = 160; // u32: payload offset of the directory's bucket array
-export const ST_BUCKET_COUNT = 164; // u32: buckets (a power of two)
 export const ST_ENTRIES = 168; // u32: live entries
 export const ST_ORDER_HEAD = 172; // u32: oldest-written entry
 export const ST_ORDER_TAIL = 176; // u32: newest-written entry
@@ -96,6 +94,13 @@ export const ST_DELETES = 224; // u64
  */
 export const ST_EPOCH = 256; // u32
 /**
+ * The directory's roots, on the epoch's cache line: every read loads them, and only what moves
+ * everything (under the epoch) changes them. (On the line of the writer's mark, which every
+ * write changes, they cost each read on another core a cache miss.)
+ */
+export const ST_BUCKETS = 260; // u32: payload offset of the directory's bucket array
+export const ST_BUCKET_COUNT = 264; // u32: buckets (a power of two)
+/**
  * The read seqlock's stripes: {@linkcode STRIPES} u32 words, one per 64-byte cache line. A name's
  * stripe is its hash's low bits. A mutation makes the stripe of every directory chain it changes
  * odd before it changes it, and even again when it is done; a read retries when its stripe (or
@@ -103,8 +108,25 @@ export const ST_EPOCH = 256; // u32
  * chain holds names of one stripe only, and a write elsewhere leaves a reader alone.
  */
 export const ST_STRIPES = 320;
-/** Number of stripes (a power of two), and the least number of directory buckets. */
+/** Number of stripes (a power of two). */
 export const STRIPES = 64;
+/**
+ * The least number of directory buckets: a bucket's index is the hash's low bits, so every
+ * bucket then holds names of one stripe only. (Taking the stripe from bits 4 to 9 instead, so
+ * that each 64-byte line of bucket slots belongs to one stripe, needs 1,024 buckets and measured
+ * no faster: what a reader of another stripe still pays is the stripe word's own cache line.)
+ */
+export const MIN_BUCKETS: number = STRIPES;
+
+/**
+ * The stripe (0 to {@linkcode STRIPES} - 1) of a name's hash: its low bits.
+ *
+ * @param hash The name's FNV-1a hash.
+ * @returns Its stripe.
+ */
+export function stripeOf(hash: number): number {
+  return hash & (STRIPES - 1);
+}
 /** Bytes from one stripe word to the next: a cache line. */
 export const STRIPE_STRIDE = 64;
 /** Where the heap (TLSF region) starts: end of the headers. */

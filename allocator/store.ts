@@ -32,6 +32,7 @@ import {
   JOURNAL_PURGE,
   JOURNAL_WRITE,
   MAX_NAME_BYTES,
+  MIN_BUCKETS,
   ST_AUTOCLEAN,
   ST_BUCKET_COUNT,
   ST_BUCKETS,
@@ -54,6 +55,7 @@ import {
   ST_WRITES,
   STORE_MAGIC,
   STRIPE_STRIDE,
+  stripeOf,
   STRIPES,
 } from "./layout.ts";
 import { NO_ROOM, Tlsf } from "./tlsf.ts";
@@ -166,7 +168,7 @@ function corruptError(store: string, what: string, cause?: unknown): MemallocErr
 const DEFAULT_WATERMARK = 0.8;
 /** The u32 index of the read seqlock's stripe word for a name's hash. */
 function stripeIndex(hash: number): number {
-  return (ST_STRIPES + (hash & (STRIPES - 1)) * STRIPE_STRIDE) >>> 2;
+  return (ST_STRIPES + stripeOf(hash) * STRIPE_STRIDE) >>> 2;
 }
 /** The u32 index of the read seqlock's epoch. */
 const EPOCH = ST_EPOCH >>> 2;
@@ -335,7 +337,7 @@ export class Store {
   }
 
   #initialBuckets(): number {
-    let count = STRIPES; // never fewer: a chain must hold one stripe's names only
+    let count = MIN_BUCKETS; // never fewer: a chain must hold one stripe's names only
     while (count < 4096 && count * 16384 < this.#heap.length) count *= 2;
     return count;
   }
@@ -458,7 +460,9 @@ export class Store {
 
   /** Finds and reads the value; `RETRY` when what it saw is torn or out of bounds. */
   #readAt<T>(length: number, hash: number, reader: ValueReader<T>): T | undefined | typeof RETRY {
-    const entry = this.#dir.find(this.#name, length, hash, this.#walkLimit());
+    // The heap's bound, not the entry count: a reader must not load the store header's line,
+    // which every write changes.
+    const entry = this.#dir.find(this.#name, length, hash, this.#maxEntries + 8);
     if (entry === 0) return undefined;
     if (entry < 0) return RETRY;
     const start = entry + ENTRY_HEADER_BYTES + length;
@@ -804,7 +808,7 @@ export class Store {
     const head = u32[ST_ORDER_HEAD >>> 2]!;
     const tail = u32[ST_ORDER_TAIL >>> 2]!;
     return !(autoclean > 0 && autoclean <= 1) ||
-      count < STRIPES || (count & (count - 1)) !== 0 ||
+      count < MIN_BUCKETS || (count & (count - 1)) !== 0 ||
       (buckets & 7) !== 0 || buckets < this.#heap.offset || buckets + count * 4 > this.#heapEnd ||
       entries > this.#maxEntries ||
       (entries === 0) !== (head === 0) || (head === 0) !== (tail === 0) ||
@@ -850,7 +854,7 @@ export class Store {
    * `| 1` rather than `+ 1`, so that a stripe found odd (a stale mark) stays odd meanwhile.
    */
   #touch(hash: number): void {
-    const stripe = hash & (STRIPES - 1);
+    const stripe = stripeOf(hash);
     if (this.#isTouched[stripe] !== 0) return;
     this.#isTouched[stripe] = 1;
     const index = stripeIndex(hash);
@@ -1034,7 +1038,7 @@ export class Store {
         count = this.#initialBuckets();
         while (count < live.length && count < 1 << 28) count *= 2;
         let fresh = heap.alloc(count * 4);
-        while (fresh === NO_ROOM && count > STRIPES) {
+        while (fresh === NO_ROOM && count > MIN_BUCKETS) {
           count >>>= 1;
           fresh = heap.alloc(count * 4);
         }
@@ -1138,7 +1142,7 @@ export class Store {
     const buckets = u32[ST_BUCKETS >>> 2]!;
     const count = u32[ST_BUCKET_COUNT >>> 2]!;
     if (
-      !used.has(buckets) || count < STRIPES || (count & (count - 1)) !== 0 ||
+      !used.has(buckets) || count < MIN_BUCKETS || (count & (count - 1)) !== 0 ||
       used.get(buckets)! < count * 4
     ) {
       problems.push(`directory: bucket array at ${buckets} (${count} buckets) is not a live block`);

@@ -7,7 +7,7 @@ import {
   ST_SEQ,
   ST_STRIPES,
   STRIPE_STRIDE,
-  STRIPES,
+  stripeOf,
 } from "../allocator/layout.ts";
 import { Store, type StoreLock } from "../allocator/store.ts";
 import { test } from "./_harness.ts";
@@ -276,15 +276,15 @@ test("Store repairs a heap whose free lists were lost, keeping every entry", () 
 });
 
 /** The u32 index of the read seqlock's stripe word of `name`. */
-function stripeOf(name: string): number {
+function stripeWordOf(name: string): number {
   const encoded = bytes(name);
-  return (ST_STRIPES + (hashBytes(encoded, encoded.length) & (STRIPES - 1)) * STRIPE_STRIDE) >>> 2;
+  return (ST_STRIPES + stripeOf(hashBytes(encoded, encoded.length)) * STRIPE_STRIDE) >>> 2;
 }
 
 /** A name of `prefix` whose stripe is (`same`) or is not the stripe of `other`. */
 function nameInStripe(prefix: string, other: string, same: boolean): string {
   for (let i = 0;; i++) {
-    if ((stripeOf(`${prefix}${i}`) === stripeOf(other)) === same) return `${prefix}${i}`;
+    if ((stripeWordOf(`${prefix}${i}`) === stripeWordOf(other)) === same) return `${prefix}${i}`;
   }
 }
 
@@ -293,10 +293,10 @@ test("Store.read retries while its stripe is marked by a dead writer, then repai
   store.write("a", RAW, bytes("value"));
   const u32 = new Uint32Array(buffer);
   u32[ST_SEQ >>> 2]! |= 1; // a writer died mid-mutation on the stripe of "a"
-  u32[stripeOf("a")]! |= 1;
+  u32[stripeWordOf("a")]! |= 1;
   assert.equal(readText(store, "a"), "value");
   assert.equal(store.stats().repairs, 1);
-  assert.equal(u32[stripeOf("a")]! & 1, 0, "the repair settled the stripe");
+  assert.equal(u32[stripeWordOf("a")]! & 1, 0, "the repair settled the stripe");
   assert.deepEqual(store.verify(), []);
 });
 
@@ -305,7 +305,7 @@ test("Store.read of a name is not disturbed by a mutation marked on another stri
   const other = nameInStripe("b", "a", false);
   store.write("a", RAW, bytes("value"));
   const u32 = new Uint32Array(buffer);
-  u32[stripeOf(other)]! |= 1; // a writer at work on another stripe
+  u32[stripeWordOf(other)]! |= 1; // a writer at work on another stripe
   let calls = 0;
   const value = store.read("a", (_kind, b, start, end) => {
     calls++;
