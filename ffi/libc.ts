@@ -238,7 +238,7 @@ export const ERRNO_CODES: Readonly<Record<number, string>> = {
 export const EMPTY_PATH: Uint8Array = new Uint8Array(1);
 
 /** errno values memalloc acts on. */
-export const EINTR = 4, ENOENT = 2, EEXIST = 17, EWOULDBLOCK = 11, ESRCH = 3, EPERM = 1;
+export const EINTR = 4, ENOENT = 2, EEXIST = 17, EWOULDBLOCK = 11, EPERM = 1;
 /** errno values the mutex functions return. */
 export const EBUSY = 16,
   EINVAL = 22,

@@ -7,7 +7,7 @@ import {
   SEG_LOCK_KIND,
   SEG_MUTEX,
 } from "../allocator/layout.ts";
-import { MUTEX_BYTES } from "../ffi/libc.ts";
+import { EOWNERDEAD, MUTEX_BYTES } from "../ffi/libc.ts";
 import { Segment } from "../ffi/segment.ts";
 import { libc } from "../ffi/sys.ts";
 import { Memalloc, MemallocError } from "../mod.ts";
@@ -159,7 +159,7 @@ test("Segment.lock recovers a mutex left not recoverable (unlocked after EOWNERD
     // without making it consistent. The mutex is then ENOTRECOVERABLE for everyone.
     using raw = Segment.open(name, { size: MiB });
     const mutex = ops.pointer(raw.address + BigInt(SEG_MUTEX));
-    assert.equal(ops.trylock(mutex), 130, "EOWNERDEAD");
+    assert.equal(ops.trylock(mutex), EOWNERDEAD);
     assert.equal(ops.unlock(mutex), 0);
     // glibc marks it so: __owner (at +8) is PTHREAD_MUTEX_NOTRECOVERABLE. (A trylock would say
     // ENOTRECOVERABLE, and leave the futex word naming this thread.)
