@@ -60,6 +60,8 @@ export class MemallocError extends Error {
   readonly store: string | undefined;
 
   /**
+   * Makes the error; memalloc throws these, applications rarely need to.
+   *
    * @param message The readable message, in sentence case, naming the store and the reason.
    * @param options Code, system call, errno, store name and cause.
    */

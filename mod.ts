@@ -60,4 +60,5 @@ export {
   write,
 } from "./memalloc.ts";
 export type { MemallocTrust } from "./ffi/segment.ts";
+export type { StoreStats } from "./allocator/store.ts";
 export { MemallocError, type MemallocErrorCode, type MemallocErrorOptions } from "./errors.ts";

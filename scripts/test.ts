@@ -1,5 +1,5 @@
 /**
- * The whole test suite: format, lint and type checks, every test on Deno (with the JSDoc
+ * The whole test suite: format, lint, doc lint and type checks, every test on Deno (with the JSDoc
  * examples) and on Bun, and a JSR publish dry run. Ends with one line `N passed, N failed`
  * totalling both runtimes; exits non-zero when anything failed.
  *
@@ -51,6 +51,8 @@ const steps: Step[] = [];
 if (!testsOnly) {
   steps.push({ name: "format", command: [deno, "fmt", "--check"] });
   steps.push({ name: "lint", command: [deno, "lint"] });
+  // JSDoc on every export of the public API, and no private type in it.
+  steps.push({ name: "doc lint", command: [deno, "doc", "--lint", "mod.ts"] });
   steps.push({
     name: "type check",
     command: [deno, "check", ...sources, "demo.ts", "tests/", "bench/", "scripts/", "stress/"],
