@@ -166,9 +166,9 @@ function corruptError(store: string, what: string, cause?: unknown): MemallocErr
 
 /** The watermark a repair restores when the stored one is not a fraction in (0, 1]. */
 const DEFAULT_WATERMARK = 0.8;
-/** The u32 index of the read seqlock's stripe word for a name's hash. */
-function stripeIndex(hash: number): number {
-  return (ST_STRIPES + stripeOf(hash) * STRIPE_STRIDE) >>> 2;
+/** The u32 index of a stripe's word in the read seqlock. */
+function stripeWord(stripe: number): number {
+  return (ST_STRIPES + stripe * STRIPE_STRIDE) >>> 2;
 }
 /** The u32 index of the read seqlock's epoch. */
 const EPOCH = ST_EPOCH >>> 2;
@@ -233,8 +233,8 @@ export class Store {
   /** Most entries the heap can hold: a bound for every walk, whatever the header says. */
   readonly #maxEntries: number;
   readonly #plainSeqLoads: boolean;
-  /** The stripes (their u32 indexes) the mutation in progress made odd; see `#touch`. */
-  readonly #touched = new Int32Array(STRIPES);
+  /** The stripes the mutation in progress made odd; see `#touch`. */
+  readonly #touched = new Uint8Array(STRIPES);
   /** How many of `#touched` are in use. */
   #touchedCount = 0;
   /** For each stripe, whether `#touched` holds it. */
@@ -415,7 +415,7 @@ export class Store {
     const length = this.#nameLength;
     const hash = this.#nameHash;
     const u32 = this.#u32;
-    const stripe = stripeIndex(hash);
+    const stripe = stripeWord(stripeOf(hash));
     const plain = this.#plainSeqLoads;
     for (let attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
       const epoch = plain ? u32[EPOCH]! : Atomics.load(u32, EPOCH);
@@ -857,8 +857,8 @@ export class Store {
     const stripe = stripeOf(hash);
     if (this.#isTouched[stripe] !== 0) return;
     this.#isTouched[stripe] = 1;
-    const index = stripeIndex(hash);
-    this.#touched[this.#touchedCount++] = index;
+    this.#touched[this.#touchedCount++] = stripe;
+    const index = stripeWord(stripe);
     Atomics.store(this.#u32, index, this.#u32[index]! | 1);
   }
 
@@ -888,9 +888,10 @@ export class Store {
     const touched = this.#touched;
     const isTouched = this.#isTouched;
     for (let i = 0; i < this.#touchedCount; i++) {
-      const index = touched[i]!;
+      const stripe = touched[i]!;
+      const index = stripeWord(stripe);
       Atomics.store(u32, index, (u32[index]! | 1) + 1);
-      isTouched[((index << 2) - ST_STRIPES) / STRIPE_STRIDE] = 0;
+      isTouched[stripe] = 0;
     }
     this.#touchedCount = 0;
     if (this.#epochTouched) {
@@ -908,12 +909,10 @@ export class Store {
     const u32 = this.#u32;
     this.#touchAll();
     for (let s = 0; s < STRIPES; s++) {
-      const index = (ST_STRIPES + s * STRIPE_STRIDE) >>> 2;
+      const index = stripeWord(s);
       if ((u32[index]! & 1) !== 0) Atomics.store(u32, index, u32[index]! + 1);
     }
-    this.#touchedCount = 0;
-    this.#isTouched.fill(0);
-    this.#release();
+    this.#release(); // the touched stripes (now even) move on by two; the epoch even last
   }
 
   /**
@@ -1123,7 +1122,7 @@ export class Store {
     }
     if ((u32[EPOCH]! & 1) !== 0) problems.push("read seqlock: the epoch is odd");
     for (let s = 0; s < STRIPES; s++) {
-      if ((u32[(ST_STRIPES + s * STRIPE_STRIDE) >>> 2]! & 1) !== 0) {
+      if ((u32[stripeWord(s)]! & 1) !== 0) {
         problems.push(`read seqlock: stripe ${s} is odd`);
       }
     }

@@ -253,8 +253,6 @@ export class Segment {
   readonly created: boolean;
   /** When the segment was first created (ms since the epoch), from its header. */
   readonly createdAt: number;
-  /** The lock kind the segment header records. */
-  readonly lockKind: LockKind;
   #fd: number;
   #mapping: Mapping | null;
   #lock: SegmentLock;
@@ -273,7 +271,6 @@ export class Segment {
     this.size = mapping.length;
     this.created = created;
     this.createdAt = new DataView(mapping.buffer).getFloat64(SEG_CREATED, true);
-    this.lockKind = kind;
     this.#lock = new SegmentLock(name, fd, mapping, kind, timeoutMs);
   }
 
@@ -481,6 +478,11 @@ export class Segment {
   unlock(): void {
     if (this.#mapping === null) throw closedError(this.name);
     this.#lock.unlock();
+  }
+
+  /** The lock kind the segment header records. */
+  get lockKind(): LockKind {
+    return this.#lock.kind;
   }
 
   /** The mapping's address, for FFI calls on memory inside it. Throws once closed. */
