@@ -104,6 +104,12 @@ export interface MemallocEntryInfo {
   created: number;
   /** When it was last written (ms since the epoch). */
   written: number;
+  /**
+   * The value's version: the store's write counter when it was written, shared by every
+   * process. Any later write of any name gets a larger one, so a changed value (even one
+   * deleted and written again) never shows an earlier or equal version.
+   */
+  version: number;
 }
 
 /**
@@ -476,15 +482,16 @@ export class Memalloc {
   }
 
   /**
-   * Kind, size and timestamps of an entry, without reading its value.
+   * Kind, size, timestamps and version of an entry, without reading its value.
    *
    * @param name Entry name.
    * @returns The entry's metadata, or `undefined` when there is no such entry.
    * @throws {TypeError} For a bad name.
    * @throws {MemallocError} When the store is closed.
    *
-   * @example Creation and write times
+   * @example Creation and write times, and the version a write raises
    * ```ts
+   * import assert from "node:assert/strict";
    * import { Memalloc } from "./memalloc.ts";
    *
    * const name = `doc-${crypto.randomUUID()}`;
@@ -492,6 +499,8 @@ export class Memalloc {
    * store.write("a", new Uint8Array([1, 2, 3]));
    * const info = store.info("a")!;
    * console.log(info.kind, info.size, info.created <= info.written); // bytes 3 true
+   * store.write("a", "again");
+   * assert.ok(store.info("a")!.version > info.version);
    * Memalloc.unlink(name);
    * ```
    */
@@ -503,6 +512,7 @@ export class Memalloc {
       size: info.size,
       created: info.created,
       written: info.written,
+      version: info.version,
     };
   }
 

@@ -10,7 +10,6 @@
  * @module
  */
 import {
-  E_HASH,
   E_HASH_NEXT,
   E_TAG,
   ENTRY_HEADER_BYTES,
@@ -18,6 +17,7 @@ import {
   MIN_BUCKETS,
   ST_BUCKET_COUNT,
   ST_BUCKETS,
+  TAG_NAME_SHIFT,
 } from "./layout.ts";
 
 /** FNV-1a over `length` bytes of `bytes`: the name's hash. */
@@ -51,12 +51,14 @@ export class Directory {
 
   /** Whether `entry` is an offset at which an entry header could lie. */
   isEntryOffset(entry: number): boolean {
-    return (entry & 7) === 0 && entry >= this.#lo && entry + ENTRY_HEADER_BYTES <= this.#hi;
+    return (entry & 3) === 0 && entry >= this.#lo && entry + ENTRY_HEADER_BYTES <= this.#hi;
   }
 
   /**
-   * Finds the entry called `name` (its first `length` bytes), or 0. Bounded by `limit` steps, and
-   * returns -1 when a step is out of bounds or the walk is too long (a torn view: retry).
+   * Finds the entry called `name` (its first `length` bytes, whose hash is `hash`), or 0. Bounded
+   * by `limit` steps, and returns -1 when a step is out of bounds or the walk is too long (a torn
+   * view: retry). An entry is compared by its tag (the name's length and the tag byte in one
+   * word), then by the name's bytes.
    */
   find(name: Uint8Array, length: number, hash: number, limit: number): number {
     const u32 = this.#u32;
@@ -68,11 +70,12 @@ export class Directory {
     const slot = buckets + ((hash & (count - 1)) << 2);
     if (buckets < this.#lo || slot + 4 > this.#hi) return -1;
     let entry = u32[slot >>> 2]!;
+    const expected = (length << TAG_NAME_SHIFT) | ENTRY_TAG; // as an int32, like `tag & mask`
     for (let steps = 0; entry !== 0; steps++) {
       if (steps > limit || !this.isEntryOffset(entry)) return -1;
       const w = entry >>> 2;
       const tag = u32[w + (E_TAG >>> 2)]!;
-      if (u32[w + (E_HASH >>> 2)] === hash && tag >>> 16 === length && (tag & 0xff) === ENTRY_TAG) {
+      if ((tag & 0xff00_00ff) === expected) {
         const at = entry + ENTRY_HEADER_BYTES;
         if (at + length > this.#hi) return -1;
         let i = 0;
@@ -90,10 +93,10 @@ export class Directory {
     return u32[ST_BUCKETS >>> 2]! + ((hash & (u32[ST_BUCKET_COUNT >>> 2]! - 1)) << 2);
   }
 
-  /** Puts `entry` first in its bucket. Writers only. */
-  insert(entry: number): void {
+  /** Puts `entry`, whose name hashes to `hash`, first in its bucket. Writers only. */
+  insert(entry: number, hash: number): void {
     const u32 = this.#u32;
-    const slot = this.slotOf(u32[(entry + E_HASH) >>> 2]!);
+    const slot = this.slotOf(hash);
     u32[(entry + E_HASH_NEXT) >>> 2] = u32[slot >>> 2]!;
     u32[slot >>> 2] = entry;
   }
@@ -102,22 +105,22 @@ export class Directory {
    * Puts `entry` in the place of `old` in the same bucket chain with one store, so a reader sees
    * either the old entry or the new one. Writers only.
    */
-  replace(old: number, entry: number): void {
+  replace(old: number, entry: number, hash: number): void {
     const u32 = this.#u32;
     u32[(entry + E_HASH_NEXT) >>> 2] = u32[(old + E_HASH_NEXT) >>> 2]!;
-    u32[this.#linkTo(old) >>> 2] = entry;
+    u32[this.#linkTo(old, hash) >>> 2] = entry;
   }
 
-  /** Takes `entry` out of its bucket chain. Writers only. */
-  remove(entry: number): void {
+  /** Takes `entry`, whose name hashes to `hash`, out of its bucket chain. Writers only. */
+  remove(entry: number, hash: number): void {
     const u32 = this.#u32;
-    u32[this.#linkTo(entry) >>> 2] = u32[(entry + E_HASH_NEXT) >>> 2]!;
+    u32[this.#linkTo(entry, hash) >>> 2] = u32[(entry + E_HASH_NEXT) >>> 2]!;
   }
 
   /** The byte offset of the word that points at `entry`: its bucket slot or a chain link. */
-  #linkTo(entry: number): number {
+  #linkTo(entry: number, hash: number): number {
     const u32 = this.#u32;
-    let link = this.slotOf(u32[(entry + E_HASH) >>> 2]!);
+    let link = this.slotOf(hash);
     // Writers hold the lock and the directory is consistent, so the entry is in this chain;
     // if it is not (a damaged segment), the walk stops at the first bad link or after as many
     // steps as the heap could hold entries, and the caller repairs.
@@ -134,13 +137,19 @@ export class Directory {
 
   /**
    * Points the header at a new bucket array of `count` slots at `buckets` (a heap payload of at
-   * least `count * 4` bytes), empty, then links every entry yields into it. Writers only.
+   * least `count * 4` bytes), empty, then links every entry yields into it, each with its name's
+   * hash as `hashOf` computes it. Writers only.
    */
-  rebuild(buckets: number, count: number, entries: Iterable<number>): void {
+  rebuild(
+    buckets: number,
+    count: number,
+    entries: Iterable<number>,
+    hashOf: (entry: number) => number,
+  ): void {
     const u32 = this.#u32;
     u32.fill(0, buckets >>> 2, (buckets >>> 2) + count);
     u32[ST_BUCKETS >>> 2] = buckets;
     u32[ST_BUCKET_COUNT >>> 2] = count;
-    for (const entry of entries) this.insert(entry);
+    for (const entry of entries) this.insert(entry, hashOf(entry));
   }
 }

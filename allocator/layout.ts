@@ -21,8 +21,10 @@ export const MAGIC = 0x434c_414d;
  * - 1: the first; the lock was always `flock`.
  * - 2: a 128-byte segment header holding the lock kind, the holder's pid and a robust mutex;
  *   the read seqlock split into an epoch and 64 stripes; the heap from 4416.
+ * - 3: 4-byte block headers (the heap's version 2); 36-byte entries with a version, 48-bit
+ *   times and no stored hash or value length; the store's write counter.
  */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 /** Segment header: byte offsets. */
 export const SEG_MAGIC = 0; // u32, written last at creation
@@ -82,6 +84,8 @@ export const ST_ENTRIES = 168; // u32: live entries
 export const ST_ORDER_HEAD = 172; // u32: oldest-written entry
 export const ST_ORDER_TAIL = 176; // u32: newest-written entry
 export const ST_REPAIRS = 180; // u32: crash repairs done on this segment
+/** The write counter: the last version given to an entry (u32 low, u32 high). */
+export const ST_VERSION = 184;
 export const ST_WRITES = 192; // u64 counters, updated with Atomics by every process
 export const ST_HITS = 200; // u64
 export const ST_MISSES = 208; // u64
@@ -136,23 +140,50 @@ export const HEAP_OFFSET: number = ST_STRIPES + STRIPES * STRIPE_STRIDE;
 export const JOURNAL_NONE = 0, JOURNAL_WRITE = 1, JOURNAL_PURGE = 2;
 
 // ---------------------------------------------------------------------------------------------
-// Entry: the payload of one heap block.
+// Entry: the payload of one heap block (4-aligned; the block's 4-byte size word is just before
+// it). Every field is a u32; times and versions wider than 32 bits are split.
 //
-//   +0  u32  tag: ENTRY_TAG | kind << 8 | nameLength << 16   (zeroed before the block is freed)
+//   +0  u32  tag: ENTRY_TAG | kind << 8 | slack << 12 | flags << 16 | nameLength << 24
+//            (zeroed before the block is freed)
 //   +4  u32  next entry in the same directory bucket
 //   +8  u32  previous entry in write order (older)
 //   +12 u32  next entry in write order (newer)
-//   +16 u32  hash of the name
-//   +20 u32  value length in bytes
-//   +24 f64  creation time (ms since the epoch), kept across overwrites
-//   +32 f64  last write time
-//   +40      name (UTF-8), then the value bytes
+//   +16 u32  version, low 32 bits       the store's write counter when this value was written:
+//   +20 u32  version, high 21 bits      unique in the store, growing with every write;
+//            bits 21 to 31: the name's check, its hash's top 11 bits (see NAME_CHECK_SHIFT)
+//   +24 u32  creation time, low 32 bits (ms since the Unix epoch; kept across overwrites)
+//   +28 u32  last write time, low 32 bits
+//   +32 u32  creation time's high 16 bits | last write time's high 16 bits << 16
+//   +36      name (UTF-8), then the value bytes, then `slack` unused bytes to the block's end
+//
+// The value's length is not stored: it is the block's usable size (from its size word) less the
+// header, the name and the slack (0 to 15 bytes: the granule rounding and a remainder too small
+// to split off). Times have 48 bits (ms until the year 10889). The hash is not kept whole: the
+// directory compares the name's length and bytes, a writer that needs a name's hash computes
+// it, and its top 11 bits let repair and verify tell a damaged name (it would pass for another
+// name) from a sound one, all but one time in 2,048.
+//
+// The flags are room for what an entry may carry beyond this header (an expiry time): a field
+// a flag announces sits between the header and the name. None is defined yet: flags are 0.
 
 /** Low byte of an entry's tag word. */
 export const ENTRY_TAG = 0xe7;
 export const E_TAG = 0, E_HASH_NEXT = 4, E_ORDER_PREV = 8, E_ORDER_NEXT = 12;
-export const E_HASH = 16, E_VALUE_LENGTH = 20, E_CREATED = 24, E_WRITTEN = 32;
-/** Bytes before the name. */
-export const ENTRY_HEADER_BYTES = 40;
+export const E_VERSION_LOW = 16, E_VERSION_HIGH = 20;
+export const E_CREATED_LOW = 24, E_WRITTEN_LOW = 28, E_TIMES_HIGH = 32;
+/** Where the name's check sits in the version's high word: `hash >>> 21 << 21`. */
+export const NAME_CHECK_SHIFT = 21;
+/** Bytes of an entry's fixed header. */
+export const ENTRY_HEADER_BYTES = 36;
+/** The tag word's fields: `(tag >>> shift) & mask`. */
+export const TAG_KIND_SHIFT = 8, TAG_KIND_MASK = 0xf;
+export const TAG_SLACK_SHIFT = 12, TAG_SLACK_MASK = 0xf;
+export const TAG_FLAGS_SHIFT = 16, TAG_FLAGS_MASK = 0xff;
+export const TAG_NAME_SHIFT = 24;
+/** Most unused bytes at an entry's end that its tag can record. */
+export const MAX_SLACK: number = TAG_SLACK_MASK;
+/** The largest version an entry records: 2^53 - 1, every one a safe integer. */
+export const MAX_VERSION: number = Number.MAX_SAFE_INTEGER;
+
 /** Longest name in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 250;

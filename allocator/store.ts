@@ -18,13 +18,14 @@
  */
 import { Directory, hashBytes } from "./directory.ts";
 import {
-  E_CREATED,
-  E_HASH,
+  E_CREATED_LOW,
   E_HASH_NEXT,
   E_ORDER_NEXT,
   E_ORDER_PREV,
-  E_VALUE_LENGTH,
-  E_WRITTEN,
+  E_TIMES_HIGH,
+  E_VERSION_HIGH,
+  E_VERSION_LOW,
+  E_WRITTEN_LOW,
   ENTRY_HEADER_BYTES,
   ENTRY_TAG,
   HEAP_OFFSET,
@@ -32,7 +33,9 @@ import {
   JOURNAL_PURGE,
   JOURNAL_WRITE,
   MAX_NAME_BYTES,
+  MAX_SLACK,
   MIN_BUCKETS,
+  NAME_CHECK_SHIFT,
   ST_AUTOCLEAN,
   ST_BUCKET_COUNT,
   ST_BUCKETS,
@@ -52,11 +55,19 @@ import {
   ST_REPAIRS,
   ST_SEQ,
   ST_STRIPES,
+  ST_VERSION,
   ST_WRITES,
   STORE_MAGIC,
   STRIPE_STRIDE,
   stripeOf,
   STRIPES,
+  TAG_FLAGS_MASK,
+  TAG_FLAGS_SHIFT,
+  TAG_KIND_MASK,
+  TAG_KIND_SHIFT,
+  TAG_NAME_SHIFT,
+  TAG_SLACK_MASK,
+  TAG_SLACK_SHIFT,
 } from "./layout.ts";
 import { NO_ROOM, Tlsf } from "./tlsf.ts";
 import { MemallocError } from "../errors.ts";
@@ -147,6 +158,11 @@ export interface EntryInfo {
   created: number;
   /** Last write time (ms since the epoch). */
   written: number;
+  /**
+   * The value's version: the store's write counter when it was written. Every write of any
+   * name gets a larger one, so a name deleted and written again never has an earlier version.
+   */
+  version: number;
 }
 
 /**
@@ -172,6 +188,20 @@ function stripeWord(stripe: number): number {
 }
 /** The u32 index of the read seqlock's epoch. */
 const EPOCH = ST_EPOCH >>> 2;
+
+const TWO_32 = 2 ** 32;
+/** The version's bits in its high word; the name's check has the rest. */
+const VERSION_HIGH_MASK = (1 << NAME_CHECK_SHIFT) - 1;
+
+/** The name's check that an entry's version high word carries (see `NAME_CHECK_SHIFT`). */
+function nameCheck(hash: number): number {
+  return ((hash >>> NAME_CHECK_SHIFT) << NAME_CHECK_SHIFT) >>> 0;
+}
+
+/** A 48-bit time field's value: ms since the epoch, whole, from 0 to 2^48 - 1. */
+function clampTime(ms: number): number {
+  return ms >= 0 ? Math.min(Math.floor(ms), 2 ** 48 - 1) : 0;
+}
 
 /** Reads retry this many times before they take the lock. */
 const OPTIMISTIC_TRIES = 64;
@@ -326,11 +356,14 @@ export class Store {
     const autoclean = this.autoclean;
     const repairs = this.#u32[ST_REPAIRS >>> 2]!;
     const counters = this.#u64.slice(ST_WRITES >>> 3, (ST_DELETES >>> 3) + 1);
+    // Versions keep growing: a value written after the loss must not reuse one seen before.
+    const version = this.#u32.slice(ST_VERSION >>> 2, (ST_VERSION >>> 2) + 2);
     const u32 = this.#u32;
     Atomics.store(u32, ST_SEQ >>> 2, Atomics.load(u32, ST_SEQ >>> 2) | 1);
     this.#touchAll(); // readers keep off
     this.#format(autoclean > 0 && autoclean <= 1 ? autoclean : DEFAULT_WATERMARK);
     this.#u64.set(counters, ST_WRITES >>> 3);
+    u32.set(version, ST_VERSION >>> 2);
     u32[ST_REPAIRS >>> 2] = repairs + 1;
     this.#settleSeqlock();
     Atomics.add(u32, ST_SEQ >>> 2, 1); // even again
@@ -345,7 +378,7 @@ export class Store {
   #newDirectory(count: number): void {
     const buckets = this.#heap.alloc(count * 4);
     if (buckets === NO_ROOM) throw new Error("Heap too small for the directory");
-    this.#dir.rebuild(buckets, count, []);
+    this.#dir.rebuild(buckets, count, [], this.#hashOf);
     const u32 = this.#u32;
     u32[ST_ENTRIES >>> 2] = 0;
     u32[ST_ORDER_HEAD >>> 2] = 0;
@@ -465,11 +498,15 @@ export class Store {
     const entry = this.#dir.find(this.#name, length, hash, this.#maxEntries + 8);
     if (entry === 0) return undefined;
     if (entry < 0) return RETRY;
+    const u32 = this.#u32;
+    const tag = u32[entry >>> 2]!;
     const start = entry + ENTRY_HEADER_BYTES + length;
-    const end = start + this.#u32[(entry + E_VALUE_LENGTH) >>> 2]!;
-    if (end > this.#heapEnd) return RETRY;
+    // The value runs to the block's end (its size word, just before the entry) less the slack.
+    const end = entry + (u32[(entry >>> 2) - 1]! >>> 2) * 4 - 4 -
+      ((tag >>> TAG_SLACK_SHIFT) & TAG_SLACK_MASK);
+    if (end < start || end > this.#heapEnd) return RETRY;
     try {
-      return reader((this.#u32[entry >>> 2]! >>> 8) & 0xff, this.#u8, start, end, entry);
+      return reader((tag >>> TAG_KIND_SHIFT) & TAG_KIND_MASK, this.#u8, start, end, entry);
     } catch {
       return RETRY;
     }
@@ -481,14 +518,33 @@ export class Store {
    * @throws {TypeError} For a bad name.
    */
   info(name: string): EntryInfo | undefined {
-    const f64 = this.#f64;
-    return this.read(name, (kind, _bytes, start, end, entry) => ({
-      kind,
-      size: end - start,
-      created: f64[(entry + E_CREATED) >>> 3]!,
-      written: f64[(entry + E_WRITTEN) >>> 3]!,
-    }));
+    const u32 = this.#u32;
+    return this.read(name, (kind, _bytes, start, end, entry) => {
+      const w = entry >>> 2;
+      const high = u32[w + (E_TIMES_HIGH >>> 2)]!;
+      return {
+        kind,
+        size: end - start,
+        created: u32[w + (E_CREATED_LOW >>> 2)]! + (high & 0xffff) * TWO_32,
+        written: u32[w + (E_WRITTEN_LOW >>> 2)]! + (high >>> 16) * TWO_32,
+        version: this.#versionOf(entry),
+      };
+    });
   }
+
+  /** An entry's version (see {@linkcode EntryInfo.version}). */
+  #versionOf(entry: number): number {
+    const u32 = this.#u32;
+    return u32[(entry + E_VERSION_LOW) >>> 2]! +
+      (u32[(entry + E_VERSION_HIGH) >>> 2]! & VERSION_HIGH_MASK) * TWO_32;
+  }
+
+  /** The name's hash of a valid entry, from its bytes (writers, repair and verify). */
+  #hashOf = (entry: number): number => {
+    const length = this.#u32[entry >>> 2]! >>> TAG_NAME_SHIFT;
+    const start = entry + ENTRY_HEADER_BYTES;
+    return hashBytes(this.#u8.subarray(start, start + length), length);
+  };
 
   // -------------------------------------------------------------------------------------------
   // Mutations
@@ -529,7 +585,6 @@ export class Store {
 
   #write(length: number, hash: number, kind: number, value: Uint8Array, need: number): void {
     const u32 = this.#u32;
-    const f64 = this.#f64;
     const heap = this.#heap;
     let old = this.#dir.find(this.#name, length, hash, this.#walkLimit());
     if (old < 0) throw new Corrupt("a directory chain is broken");
@@ -564,7 +619,7 @@ export class Store {
         const count = this.#initialBuckets();
         const buckets = heap.alloc(count * 4);
         if (buckets === NO_ROOM) throw new Corrupt(`no room for a directory beside ${need} bytes`);
-        this.#dir.rebuild(buckets, count, []);
+        this.#dir.rebuild(buckets, count, [], this.#hashOf);
         u32[ST_ORDER_HEAD >>> 2] = 0;
         u32[ST_ORDER_TAIL >>> 2] = 0;
       }
@@ -572,20 +627,42 @@ export class Store {
     }
     u32[ST_JOURNAL_NEW >>> 2] = entry;
 
-    const now = this.#now();
     const w = entry >>> 2;
-    u32[w + (E_HASH >>> 2)] = hash;
-    u32[w + (E_VALUE_LENGTH >>> 2)] = value.length;
-    f64[(entry + E_CREATED) >>> 3] = old === 0 ? now : f64[(old + E_CREATED) >>> 3]!;
-    f64[(entry + E_WRITTEN) >>> 3] = now;
+    const slack = (u32[w - 1]! >>> 2) * 4 - 4 - need; // the block's usable bytes, less ours
+    if (slack < 0 || slack > MAX_SLACK) {
+      throw new Corrupt(`a block of ${need} bytes has ${slack} over`);
+    }
+    const written = clampTime(this.#now());
+    let createdLow = written >>> 0;
+    let createdHigh = Math.floor(written / TWO_32);
+    if (old !== 0) {
+      createdLow = u32[(old + E_CREATED_LOW) >>> 2]!;
+      createdHigh = u32[(old + E_TIMES_HIGH) >>> 2]! & 0xffff;
+    }
+    u32[w + (E_CREATED_LOW >>> 2)] = createdLow;
+    u32[w + (E_WRITTEN_LOW >>> 2)] = written >>> 0;
+    u32[w + (E_TIMES_HIGH >>> 2)] = createdHigh | (Math.floor(written / TWO_32) << 16);
+    // The next version: the counter goes up first, so a crash here only skips a number.
+    const counter = ST_VERSION >>> 2;
+    let low = u32[counter]! + 1;
+    let high = u32[counter + 1]!;
+    if (low > 0xffff_ffff) {
+      low = 0;
+      high++;
+    }
+    u32[counter] = low;
+    u32[counter + 1] = high;
+    u32[w + (E_VERSION_LOW >>> 2)] = low;
+    u32[w + (E_VERSION_HIGH >>> 2)] = high | nameCheck(hash);
     const at = entry + ENTRY_HEADER_BYTES;
     this.#u8.set(this.#name.subarray(0, length), at);
     this.#u8.set(value, at + length);
-    u32[w] = ENTRY_TAG | (kind << 8) | (length << 16);
+    u32[w] = ENTRY_TAG | (kind << TAG_KIND_SHIFT) | (slack << TAG_SLACK_SHIFT) |
+      (length << TAG_NAME_SHIFT);
 
     // Commit: one store links the new entry where readers look.
-    if (old === 0) this.#dir.insert(entry);
-    else this.#dir.replace(old, entry);
+    if (old === 0) this.#dir.insert(entry, hash);
+    else this.#dir.replace(old, entry, hash);
     u32[ST_JOURNAL_PHASE >>> 2] = 1;
 
     this.#appendToOrder(entry);
@@ -711,8 +788,9 @@ export class Store {
   #remove(entry: number): void {
     const u32 = this.#u32;
     if (u32[ST_ENTRIES >>> 2] === 0) throw new Corrupt("an entry is linked but none is counted");
-    this.#touch(u32[(entry + E_HASH) >>> 2]!);
-    this.#dir.remove(entry);
+    const hash = this.#hashOf(entry);
+    this.#touch(hash);
+    this.#dir.remove(entry, hash);
     this.#unlinkFromOrder(entry);
     u32[entry >>> 2] = 0;
     this.#heap.free(entry);
@@ -776,7 +854,7 @@ export class Store {
     if (buckets === NO_ROOM) return; // chains get longer; lookups stay correct
     const old = u32[ST_BUCKETS >>> 2]!;
     this.#touchAll(); // every chain moves
-    this.#dir.rebuild(buckets, count * 2, this.#inOrder());
+    this.#dir.rebuild(buckets, count * 2, this.#inOrder(), this.#hashOf);
     this.#heap.free(old);
   }
 
@@ -809,7 +887,7 @@ export class Store {
     const tail = u32[ST_ORDER_TAIL >>> 2]!;
     return !(autoclean > 0 && autoclean <= 1) ||
       count < MIN_BUCKETS || (count & (count - 1)) !== 0 ||
-      (buckets & 7) !== 0 || buckets < this.#heap.offset || buckets + count * 4 > this.#heapEnd ||
+      (buckets & 3) !== 0 || buckets < this.#heap.offset || buckets + count * 4 > this.#heapEnd ||
       entries > this.#maxEntries ||
       (entries === 0) !== (head === 0) || (head === 0) !== (tail === 0) ||
       (head !== 0 && (!this.#dir.isEntryOffset(head) || !this.#dir.isEntryOffset(tail)));
@@ -940,7 +1018,6 @@ export class Store {
    */
   repair(): string[] {
     const u32 = this.#u32;
-    const f64 = this.#f64;
     const heap = this.#heap;
     const problems: string[] = [];
     const seq = Atomics.load(u32, ST_SEQ >>> 2);
@@ -990,7 +1067,7 @@ export class Store {
         }
         if (block.offset !== drop && this.#isValidEntry(block.offset, block.size)) {
           // Two entries of one name (corruption): keep the later write.
-          const hash = u32[(block.offset + E_HASH) >>> 2]!;
+          const hash = this.#hashOf(block.offset);
           let other = byHash.get(hash);
           if (other === undefined) {
             byHash.set(hash, live.length);
@@ -1007,7 +1084,7 @@ export class Store {
             }
           }
           const previous = live[other]!;
-          if (f64[(block.offset + E_WRITTEN) >>> 3]! >= f64[(previous + E_WRITTEN) >>> 3]!) {
+          if (this.#versionOf(block.offset) >= this.#versionOf(previous)) {
             live[other] = block.offset;
             orphans.push(previous);
           } else {
@@ -1024,8 +1101,37 @@ export class Store {
       }
       if (orphans.length > 0) problems.push(`freed ${orphans.length} unreachable block(s)`);
 
-      // Write order: by last write time, ties by position.
-      live.sort((a, b) => f64[(a + E_WRITTEN) >>> 3]! - f64[(b + E_WRITTEN) >>> 3]! || a - b);
+      // Write order: by version, which every write raises (ties, only after damage, by position).
+      const versions = new Map<number, number>();
+      let newest = 0;
+      for (const entry of live) {
+        const version = this.#versionOf(entry);
+        versions.set(entry, version);
+        if (version > newest) newest = version;
+      }
+      live.sort((a, b) => versions.get(a)! - versions.get(b)! || a - b);
+      // Damage can leave two entries one version (or one at 0): those get the next free one, so
+      // that versions stay unique and grow along the write order.
+      let last = 0;
+      let renumbered = 0;
+      for (const entry of live) {
+        let version = versions.get(entry)!;
+        if (version <= last) {
+          version = last + 1;
+          u32[(entry + E_VERSION_LOW) >>> 2] = version >>> 0;
+          u32[(entry + E_VERSION_HIGH) >>> 2] = Math.floor(version / TWO_32) |
+            nameCheck(this.#hashOf(entry));
+          renumbered++;
+        }
+        last = version;
+      }
+      if (last > newest) newest = last;
+      if (renumbered > 0) problems.push(`${renumbered} entry version(s) repeated: renumbered`);
+      if (newest > u32[ST_VERSION >>> 2]! + u32[(ST_VERSION >>> 2) + 1]! * TWO_32) {
+        problems.push(`write counter behind the newest version ${newest}: set to it`);
+        u32[ST_VERSION >>> 2] = newest >>> 0;
+        u32[(ST_VERSION >>> 2) + 1] = Math.floor(newest / TWO_32);
+      }
       u32[ST_ORDER_HEAD >>> 2] = 0;
       u32[ST_ORDER_TAIL >>> 2] = 0;
       for (const entry of live) this.#appendToOrder(entry);
@@ -1054,7 +1160,7 @@ export class Store {
         }
         u32[ST_BUCKETS >>> 2] = fresh;
       }
-      this.#dir.rebuild(u32[ST_BUCKETS >>> 2]!, count, live);
+      this.#dir.rebuild(u32[ST_BUCKETS >>> 2]!, count, live, this.#hashOf);
     }
     u32[ST_REPAIRS >>> 2]!++;
     u32[ST_JOURNAL_OP >>> 2] = JOURNAL_NONE;
@@ -1071,23 +1177,22 @@ export class Store {
     const u32 = this.#u32;
     const tag = u32[entry >>> 2]!;
     if ((tag & 0xff) !== ENTRY_TAG) return false;
-    const kind = (tag >>> 8) & 0xff;
-    const length = tag >>> 16;
+    const kind = (tag >>> TAG_KIND_SHIFT) & TAG_KIND_MASK;
+    const length = tag >>> TAG_NAME_SHIFT;
+    const slack = (tag >>> TAG_SLACK_SHIFT) & TAG_SLACK_MASK;
     if (kind === 0 || length === 0 || length > MAX_NAME_BYTES) return false;
-    const valueLength = u32[(entry + E_VALUE_LENGTH) >>> 2]!;
-    if (ENTRY_HEADER_BYTES + length + valueLength > size) return false;
-    const name = this.#u8.subarray(entry + ENTRY_HEADER_BYTES, entry + ENTRY_HEADER_BYTES + length);
-    if (hashBytes(name, length) !== u32[(entry + E_HASH) >>> 2]) return false;
-    const written = this.#f64[(entry + E_WRITTEN) >>> 3]!;
-    return Number.isFinite(written);
+    if (((tag >>> TAG_FLAGS_SHIFT) & TAG_FLAGS_MASK) !== 0) return false; // no flag is defined
+    if (ENTRY_HEADER_BYTES + length + slack > size) return false;
+    const high = u32[(entry + E_VERSION_HIGH) >>> 2]!;
+    return (high & ~VERSION_HIGH_MASK) >>> 0 === nameCheck(this.#hashOf(entry));
   }
 
   /** Whether two valid entries have the same name. */
   #sameName(a: number, b: number): boolean {
     const u32 = this.#u32;
     const u8 = this.#u8;
-    const length = u32[a >>> 2]! >>> 16;
-    if (u32[b >>> 2]! >>> 16 !== length) return false;
+    const length = u32[a >>> 2]! >>> TAG_NAME_SHIFT;
+    if (u32[b >>> 2]! >>> TAG_NAME_SHIFT !== length) return false;
     for (let i = ENTRY_HEADER_BYTES; i < ENTRY_HEADER_BYTES + length; i++) {
       if (u8[a + i] !== u8[b + i]) return false;
     }
@@ -1095,7 +1200,7 @@ export class Store {
   }
 
   #entryKey(entry: number): string {
-    const length = this.#u32[entry >>> 2]! >>> 16;
+    const length = this.#u32[entry >>> 2]! >>> TAG_NAME_SHIFT;
     const start = entry + ENTRY_HEADER_BYTES;
     return JSON.stringify(new TextDecoder().decode(this.#u8.subarray(start, start + length)));
   }
@@ -1147,7 +1252,9 @@ export class Store {
       problems.push(`directory: bucket array at ${buckets} (${count} buckets) is not a live block`);
       return problems;
     }
-    // Every entry reachable from the directory, once, in its right bucket.
+    // Every entry reachable from the directory, once, in its right bucket, with a version the
+    // write counter has given.
+    const counter = u32[ST_VERSION >>> 2]! + u32[(ST_VERSION >>> 2) + 1]! * TWO_32;
     const reached = new Set<number>();
     for (let b = 0; b < count && problems.length < 100; b++) {
       let entry = u32[(buckets >>> 2) + b]!;
@@ -1161,8 +1268,12 @@ export class Store {
           problems.push(`directory: bucket ${b} links to ${entry}, not a valid entry`);
           break;
         }
-        if ((u32[(entry + E_HASH) >>> 2]! & (count - 1)) !== b) {
+        if ((this.#hashOf(entry) & (count - 1)) !== b) {
           problems.push(`directory: entry ${entry} is in bucket ${b}, not its own`);
+        }
+        const version = this.#versionOf(entry);
+        if (version > counter || version === 0) {
+          problems.push(`entry ${entry}: version ${version} is not in 1..${counter}`);
         }
         reached.add(entry);
         entry = u32[(entry + E_HASH_NEXT) >>> 2]!;
@@ -1171,11 +1282,12 @@ export class Store {
     if (reached.size !== entries) {
       problems.push(`directory: ${reached.size} entries reachable, header counts ${entries}`);
     }
-    // Write order: a doubly linked list over exactly the same entries, oldest first. (Write
-    // times are not checked against it: the wall clock may step back between two writes.)
+    // Write order: a doubly linked list over exactly the same entries, oldest first, so their
+    // versions grow. (Write times are not checked: the wall clock may step back.)
     let entry = u32[ST_ORDER_HEAD >>> 2]!;
     let prev = 0;
     let listed = 0;
+    let lastVersion = 0;
     while (entry !== 0) {
       if (listed >= reached.size || !reached.has(entry)) {
         problems.push(`write order: ${entry} is not a live entry, or the list is too long`);
@@ -1184,6 +1296,11 @@ export class Store {
       if (u32[(entry + E_ORDER_PREV) >>> 2] !== prev) {
         problems.push(`write order: bad back link at ${entry}`);
       }
+      const version = this.#versionOf(entry);
+      if (version <= lastVersion) {
+        problems.push(`write order: ${entry} (version ${version}) after version ${lastVersion}`);
+      }
+      lastVersion = version;
       prev = entry;
       listed++;
       entry = u32[(entry + E_ORDER_NEXT) >>> 2]!;

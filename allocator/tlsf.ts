@@ -11,8 +11,9 @@
  *
  * ## Layout (little-endian, every field a u32)
  *
- * The region `[offset, offset + length)` is cut into 8-byte granules. Sizes and links are stored
- * in granules, relative to the region start, so the heap reads the same through any mapping.
+ * The region `[offset, offset + length)` is cut into 4-byte granules (one u32 word each). Sizes
+ * and links are stored in granules, relative to the region start, so the heap reads the same
+ * through any mapping.
  *
  * ```
  * granule 0           control block: magic, version, region granules, first-level count,
@@ -24,22 +25,24 @@
  * granule G - 1       sentinel: a used, header-only block that ends the walk
  * ```
  *
- * The control block is `ceil((10 + 33 × FL) / 2)` granules, with `FL = floor(log2(G)) - 3`
- * first levels for `G >= 32` region granules (176 bytes for the smallest heap, 1,360 bytes for
- * 64 KiB, 2,680 bytes for 64 MiB, 3,472 bytes for 8 GiB).
+ * The control block is `10 + 33 × FL` granules, with `FL = floor(log2(G)) - 3` first levels
+ * for `G >= 32` region granules (436 bytes for the smallest heap, 1,492 bytes for 64 KiB, 2,812
+ * bytes for 64 MiB, 3,472 bytes for the largest, 4 GiB - 4 bytes).
  *
- * Every block starts with an 8-byte header; the payload follows it, 8-aligned:
+ * Every block starts with a 4-byte header; the payload follows it, 4-aligned:
  *
  * ```
  * word 0   size word: block size in granules (header included) × 4 | PREV_FREE (2) | FREE (1)
- * word 1   start granule of the previous block, valid only while that block is free
- * ---      payload; a free block keeps its next and previous free-list links (granules,
- *          0 = none) in the first 8 bytes of its payload
+ * ---      payload. A free block keeps its next and previous free-list links (granules,
+ *          0 = none) in its first 8 bytes, and its own start granule in its last 4 bytes
+ *          (the footer, which the next block finds just before its header when its PREV_FREE
+ *          flag is set). A used block's payload runs to the next header.
  * ```
  *
- * A block is at least 2 granules (8 bytes of payload, room for the two links). The size word
- * has 30 bits of granules, so a block (and the region, {@linkcode TLSF_MAX_LENGTH}) is at most
- * 8 GiB - 8 bytes; Bun's `ArrayBuffer` stops at 4 GiB, Deno's goes beyond.
+ * So a used block costs 4 bytes of header, where a TLSF with a previous-block link in every
+ * header costs 8. A block is at least 4 granules (16 bytes: header, two links, footer). The size
+ * word has 30 bits of granules, so a block (and the region, {@linkcode TLSF_MAX_LENGTH}) is at
+ * most 4 GiB - 4 bytes, the largest segment memalloc makes.
  *
  * Size classes: sizes under 32 granules get one exact class each (first level 0); above that,
  * first level `floor(log2(size)) - 4` splits each power of two into 32 classes.
@@ -54,7 +57,7 @@
  *
  * - alloc with a split: unlink the block, write the remainder's header inside the block's
  *   payload (still garbage to the walk), then shrink the block and clear its free bit in one
- *   store (the commit), then point the next block's previous link at the remainder, then link
+ *   store (the commit), then point the block's footer (now the remainder's) at the remainder, then link
  *   the remainder.
  * - alloc without a split: unlink the block, clear its free bit (one store), then clear the
  *   next block's PREV_FREE flag.
@@ -96,7 +99,7 @@
  * assert.equal(heap.alloc(3) % TLSF_ALIGN, 0);
  * ```
  */
-export const TLSF_ALIGN = 8;
+export const TLSF_ALIGN = 4;
 
 /** What {@linkcode Tlsf.alloc} returns when no free block is large enough.
  *
@@ -106,7 +109,7 @@ export const TLSF_ALIGN = 8;
  * import { NO_ROOM, Tlsf } from "./tlsf.ts";
  *
  * const heap = Tlsf.format(new ArrayBuffer(4096), 0, 4096);
- * assert.equal(heap.alloc(heap.maxSize), heap.offset + heap.stats().overhead - 8);
+ * assert.equal(heap.alloc(heap.maxSize), heap.offset + heap.stats().overhead - 4);
  * assert.equal(heap.alloc(8), NO_ROOM);
  * ```
  */
@@ -125,19 +128,19 @@ export const NO_ROOM = -1;
  * assert.equal(heap.stats().overhead, before + TLSF_HEADER_SIZE);
  * ```
  */
-export const TLSF_HEADER_SIZE = 8;
+export const TLSF_HEADER_SIZE = 4;
 
-/** The largest region {@linkcode Tlsf.format} accepts: 8 GiB - 8 bytes (2^30 - 1 granules).
+/** The largest region {@linkcode Tlsf.format} accepts: 4 GiB - 4 bytes (2^30 - 1 granules).
  *
  * @example Refuse a region that is too large
  * ```ts
  * import assert from "node:assert/strict";
  * import { TLSF_MAX_LENGTH } from "./tlsf.ts";
  *
- * assert.equal(TLSF_MAX_LENGTH, 2 ** 33 - 8);
+ * assert.equal(TLSF_MAX_LENGTH, 2 ** 32 - 4);
  * ```
  */
-export const TLSF_MAX_LENGTH = 2 ** 33 - 8;
+export const TLSF_MAX_LENGTH = 2 ** 32 - 4;
 
 /** The smallest region {@linkcode Tlsf.format} accepts, in bytes: the control block, one
  * minimal block and the sentinel.
@@ -148,10 +151,10 @@ export const TLSF_MAX_LENGTH = 2 ** 33 - 8;
  * import { Tlsf, TLSF_MIN_LENGTH } from "./tlsf.ts";
  *
  * const heap = Tlsf.format(new ArrayBuffer(TLSF_MIN_LENGTH), 0, TLSF_MIN_LENGTH);
- * assert.equal(heap.maxSize, 8);
+ * assert.equal(heap.maxSize, 12);
  * ```
  */
-export const TLSF_MIN_LENGTH = 200;
+export const TLSF_MIN_LENGTH = 456;
 
 /** One block, as {@linkcode Tlsf.blocks} yields it. */
 export interface TlsfBlock {
@@ -189,7 +192,7 @@ if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
 
 // Control block word indices.
 const MAGIC = 0x46534c54; // "TLSF" as little-endian bytes
-const VERSION = 1;
+const VERSION = 2;
 const W_MAGIC = 0;
 const W_VERSION = 1;
 const W_GRANULES = 2;
@@ -205,7 +208,7 @@ const SL_LOG2 = 5;
 const SL_COUNT = 1 << SL_LOG2;
 const FREE = 1;
 const PREV_FREE = 2;
-const MIN_BLOCK = 2; // granules: header + two links
+const MIN_BLOCK = 4; // granules: header, two links, and the footer of a free block
 /** Free-list nodes examined, only when the good-fit search fails, in the request's own class. */
 const FALLBACK_SCAN = 8;
 const MAX_PROBLEMS = 200;
@@ -235,7 +238,7 @@ interface Geometry {
 function geometryOf(granules: number): Geometry {
   const flCount = firstLevel(granules) + 1;
   const words = W_SL_MAPS + flCount + flCount * SL_COUNT;
-  return { granules, flCount, control: Math.ceil(words / 2) };
+  return { granules, flCount, control: words };
 }
 
 /** Checks the arguments of format/attach and returns the region size in granules. */
@@ -256,7 +259,7 @@ function checkRegion(
   }
   if (!Number.isInteger(offset) || offset < 0 || offset % TLSF_ALIGN !== 0) {
     throw new RangeError(
-      `Cannot ${verb} at offset ${offset}: the offset must be a non-negative multiple of 8`,
+      `Cannot ${verb} at offset ${offset}: the offset must be a non-negative multiple of 4`,
     );
   }
   if (!Number.isInteger(length) || length < 0) {
@@ -302,7 +305,7 @@ function checkRegion(
 export class Tlsf {
   /** Absolute byte offset of the region in the buffer. */
   readonly offset: number;
-  /** Region length in bytes, rounded down to a multiple of 8. */
+  /** Region length in bytes, rounded down to a multiple of 4. */
   readonly length: number;
 
   #u32: Uint32Array;
@@ -317,7 +320,7 @@ export class Tlsf {
   private constructor(buffer: ArrayBufferLike, offset: number, geometry: Geometry) {
     this.offset = offset;
     this.length = geometry.granules * TLSF_ALIGN;
-    this.#u32 = new Uint32Array(buffer, offset, geometry.granules * 2);
+    this.#u32 = new Uint32Array(buffer, offset, geometry.granules);
     this.#end = geometry.granules - 1;
     this.#control = geometry.control;
     this.#flCount = geometry.flCount;
@@ -329,8 +332,8 @@ export class Tlsf {
    * Formats `[offset, offset + length)` of `buffer` as an empty heap: one free block.
    *
    * @param buffer The buffer that holds the region (an `ArrayBuffer` or `SharedArrayBuffer`).
-   * @param offset Byte offset of the region; a multiple of 8.
-   * @param length Region length in bytes; rounded down to a multiple of 8.
+   * @param offset Byte offset of the region; a multiple of 4.
+   * @param length Region length in bytes; rounded down to a multiple of 4.
    * @returns The heap.
    * @throws {TypeError} If `buffer` is not an `ArrayBuffer`.
    * @throws {RangeError} If the region is misaligned, ends past the buffer, is smaller than
@@ -341,7 +344,7 @@ export class Tlsf {
    * import assert from "node:assert/strict";
    * import { Tlsf } from "./tlsf.ts";
    *
-   * const heap = Tlsf.format(new ArrayBuffer(8192), 1024, 4100);
+   * const heap = Tlsf.format(new ArrayBuffer(8192), 1024, 4099);
    * assert.equal(heap.length, 4096);
    * assert.equal(heap.stats().freeBlocks, 1);
    * ```
@@ -363,7 +366,7 @@ export class Tlsf {
    * Checks the magic number, the version and the stored region length; never writes.
    *
    * @param buffer The buffer that holds the region.
-   * @param offset Byte offset of the region; a multiple of 8.
+   * @param offset Byte offset of the region; a multiple of 4.
    * @param length Region length in bytes, as given to {@linkcode Tlsf.format}.
    * @returns The heap.
    * @throws {TypeError} If `buffer` is not an `ArrayBuffer`.
@@ -378,7 +381,7 @@ export class Tlsf {
    * const buffer = new ArrayBuffer(4096);
    * const at = Tlsf.format(buffer, 0, 4096).alloc(10);
    * const copy = Tlsf.attach(buffer.slice(0), 0, 4096);
-   * assert.equal(copy.usableSize(at), 16);
+   * assert.equal(copy.usableSize(at), 12);
    * assert.throws(() => Tlsf.attach(new ArrayBuffer(4096), 0, 4096), /no heap is formatted/);
    * ```
    */
@@ -449,16 +452,15 @@ export class Tlsf {
     const control = this.#control;
     const end = this.#end;
     u32[W_MAGIC] = 0;
-    u32.fill(0, W_VERSION, control * 2);
+    u32.fill(0, W_VERSION, control);
     u32[W_VERSION] = VERSION;
     u32[W_GRANULES] = end + 1;
     u32[W_FL_COUNT] = this.#flCount;
     u32[W_CONTROL] = control;
     const size = end - control;
-    u32[control * 2] = size * 4 + FREE;
-    u32[control * 2 + 1] = 0;
-    u32[end * 2] = 4 + PREV_FREE;
-    u32[end * 2 + 1] = control;
+    u32[control] = size * 4 + FREE;
+    u32[end] = 4 + PREV_FREE;
+    u32[end - 1] = control;
     this.#insert(control, size);
     u32[W_FREE_GRANULES] = size;
     u32[W_FREE_BLOCKS] = 1;
@@ -472,7 +474,7 @@ export class Tlsf {
    * tried before giving up.
    *
    * @param size Payload bytes, an integer from 1 to {@linkcode Tlsf.maxSize}.
-   * @returns Absolute byte offset of the payload in the buffer, a multiple of 8; or
+   * @returns Absolute byte offset of the payload in the buffer, a multiple of 4; or
    * {@linkcode NO_ROOM} when no free block fits.
    * @throws {RangeError} If `size` is not an integer from 1 to {@linkcode Tlsf.maxSize}.
    *
@@ -494,7 +496,7 @@ export class Tlsf {
       );
     }
     const u32 = this.#u32;
-    const need = Math.floor((size + 7) / 8) + 1;
+    const need = Math.max(MIN_BLOCK, Math.floor((size + 3) / 4) + 1);
     // Good fit: round the request up to the next class boundary, so that every block of the
     // class found fits.
     let fl: number;
@@ -520,14 +522,14 @@ export class Tlsf {
     const list = this.#heads + fl * SL_COUNT + sl;
     const block = u32[list]!;
     this.#checkFree(block, need);
-    const next = u32[block * 2 + 2]!;
+    const next = u32[block + 1]!;
     this.#checkLink(next);
-    if (u32[block * 2 + 3] !== 0 || (next !== 0 && u32[next * 2 + 3] !== block)) {
+    if (u32[block + 2] !== 0 || (next !== 0 && u32[next + 2] !== block)) {
       this.#brokenList(block);
     }
     u32[list] = next;
     if (next !== 0) {
-      u32[next * 2 + 3] = 0;
+      u32[next + 2] = 0;
     } else {
       const map = u32[W_SL_MAPS + fl]! & ~(1 << sl);
       u32[W_SL_MAPS + fl] = map;
@@ -543,30 +545,30 @@ export class Tlsf {
     let block = u32[this.#heads + classOf(need)]!;
     for (let i = 0; i < FALLBACK_SCAN && block !== 0; i++) {
       this.#checkFree(block, 1);
-      const size = u32[block * 2]! >>> 2;
+      const size = u32[block]! >>> 2;
       if (size >= need) {
         this.#unlink(block, size);
         return this.#take(block, need);
       }
-      block = u32[block * 2 + 2]!;
+      block = u32[block + 1]!;
     }
     return NO_ROOM;
   }
 
   /**
    * Throws unless `block` is a free block of at least `need` granules inside the heap, whose
-   * boundary tag (the next block's previous link) agrees: a free list damaged by a stray write
+   * boundary tag (its footer, before the next block's header) agrees: a free list damaged by a stray write
    * (or a corrupt segment) is caught before anything is handed out or written through it.
    * `rebuild()` repairs the lists.
    */
   #checkFree(block: number, need: number): void {
     const u32 = this.#u32;
-    const word = u32[block * 2]!;
+    const word = u32[block]!;
     const size = word >>> 2;
     const after = block + size;
     if (
       !(block >= this.#control && block < this.#end) || (word & FREE) === 0 || size < need ||
-      after > this.#end || (u32[after * 2]! & PREV_FREE) === 0 || u32[after * 2 + 1] !== block
+      after > this.#end || (u32[after]! & PREV_FREE) === 0 || u32[after - 1] !== block
     ) {
       throw new Error(`Heap corrupt: a free list holds ${block}, which is not a free block`);
     }
@@ -586,21 +588,21 @@ export class Tlsf {
   /** Turns free block `block`, already unlinked, into a used block of `need` granules. */
   #take(block: number, need: number): number {
     const u32 = this.#u32;
-    const word = u32[block * 2]!;
+    const word = u32[block]!;
     const size = word >>> 2;
     const rest = size - need;
     if (rest >= MIN_BLOCK) {
       // Crash order: remainder header (inside the free block's payload), then shrink + mark
-      // used in one store, then the next block's previous link, then the lists.
+      // used in one store, then the footer (the remainder's now), then the lists.
       const remainder = block + need;
-      u32[remainder * 2] = rest * 4 + FREE;
-      u32[block * 2] = need * 4 + (word & PREV_FREE);
-      u32[(block + size) * 2 + 1] = remainder;
+      u32[remainder] = rest * 4 + FREE;
+      u32[block] = need * 4 + (word & PREV_FREE);
+      u32[block + size - 1] = remainder;
       this.#insert(remainder, rest);
       u32[W_FREE_GRANULES] = u32[W_FREE_GRANULES]! - need;
     } else {
-      u32[block * 2] = word - FREE;
-      const next = (block + size) * 2;
+      u32[block] = word - FREE;
+      const next = block + size;
       u32[next] = u32[next]! & ~PREV_FREE;
       u32[W_FREE_GRANULES] = u32[W_FREE_GRANULES]! - size;
       u32[W_FREE_BLOCKS] = u32[W_FREE_BLOCKS]! - 1;
@@ -635,34 +637,34 @@ export class Tlsf {
   free(offset: number): void {
     const block = this.#usedBlockAt(offset, 0);
     const u32 = this.#u32;
-    const word = u32[block * 2]!;
+    const word = u32[block]!;
     const freed = word >>> 2;
     let size = freed;
     let freeBlocks = u32[W_FREE_BLOCKS]! + 1;
     // Crash order: flip the free bit (one store), grow over a free next block (one store),
     // let a free previous block grow over this one (one store), then boundary tags, then lists.
-    u32[block * 2] = word + FREE;
-    const nextWord = u32[(block + size) * 2]!;
+    u32[block] = word + FREE;
+    const nextWord = u32[block + size]!;
     if ((nextWord & FREE) !== 0) {
       const nextSize = nextWord >>> 2;
       this.#unlink(block + size, nextSize);
       size += nextSize;
-      u32[block * 2] = size * 4 + (word & PREV_FREE) + FREE;
+      u32[block] = size * 4 + (word & PREV_FREE) + FREE;
       freeBlocks--;
     }
     let merged = block;
     if ((word & PREV_FREE) !== 0) {
-      const prev = u32[block * 2 + 1]!;
-      const prevWord = u32[prev * 2]!;
+      const prev = u32[block - 1]!;
+      const prevWord = u32[prev]!;
       const prevSize = prevWord >>> 2;
       this.#unlink(prev, prevSize);
       size += prevSize;
-      u32[prev * 2] = size * 4 + (prevWord & (FREE | PREV_FREE));
+      u32[prev] = size * 4 + (prevWord & (FREE | PREV_FREE));
       merged = prev;
       freeBlocks--;
     }
-    const after = (merged + size) * 2;
-    u32[after + 1] = merged;
+    const after = merged + size;
+    u32[after - 1] = merged;
     u32[after] = u32[after]! | PREV_FREE;
     this.#insert(merged, size);
     u32[W_FREE_GRANULES] = u32[W_FREE_GRANULES]! + freed;
@@ -672,7 +674,7 @@ export class Tlsf {
 
   /**
    * Usable payload bytes of a used block: at least the size requested from
-   * {@linkcode Tlsf.alloc}, a multiple of 8.
+   * {@linkcode Tlsf.alloc}, a multiple of 4.
    *
    * @param offset Absolute byte offset of the payload.
    * @returns Bytes the caller may use from `offset`.
@@ -689,7 +691,7 @@ export class Tlsf {
    */
   usableSize(offset: number): number {
     const block = this.#usedBlockAt(offset, 1);
-    return ((this.#u32[block * 2]! >>> 2) - 1) * TLSF_ALIGN;
+    return ((this.#u32[block]! >>> 2) - 1) * TLSF_ALIGN;
   }
 
   /** Validates a payload offset of a used block and returns its header granule. */
@@ -705,10 +707,10 @@ export class Tlsf {
         })`,
       );
     }
-    if (rel % TLSF_ALIGN !== 0) throw this.#badOffset(op, offset, "it is not a multiple of 8");
+    if (rel % TLSF_ALIGN !== 0) throw this.#badOffset(op, offset, "it is not a multiple of 4");
     const u32 = this.#u32;
     const block = rel / TLSF_ALIGN - 1;
-    const word = u32[block * 2]!;
+    const word = u32[block]!;
     if ((word & FREE) !== 0) {
       throw this.#badOffset(
         op,
@@ -721,14 +723,14 @@ export class Tlsf {
     if (size < MIN_BLOCK || next > end) {
       throw this.#badOffset(op, offset, "no block starts there (bad header)");
     }
-    const nextWord = u32[next * 2]!;
+    const nextWord = u32[next]!;
     const nextSize = nextWord >>> 2;
     if ((nextWord & PREV_FREE) !== 0 || nextSize === 0 || nextSize > end + 1 - next) {
       throw this.#badOffset(op, offset, "no block starts there (the next header disagrees)");
     }
     if ((word & PREV_FREE) !== 0) {
-      const prev = u32[block * 2 + 1]!;
-      const prevWord = prev >= this.#control && prev < block ? u32[prev * 2]! : 0;
+      const prev = u32[block - 1]!;
+      const prevWord = prev >= this.#control && prev < block ? u32[prev]! : 0;
       if ((prevWord & FREE) === 0 || prevWord >>> 2 !== block - prev) {
         throw this.#badOffset(op, offset, "no block starts there (the previous block disagrees)");
       }
@@ -749,11 +751,11 @@ export class Tlsf {
     const head = u32[list]!;
     if (head !== 0) {
       this.#checkFree(head, 1);
-      if (u32[head * 2 + 3] !== 0) this.#brokenList(head);
+      if (u32[head + 2] !== 0) this.#brokenList(head);
     }
-    u32[block * 2 + 2] = head;
-    u32[block * 2 + 3] = 0;
-    if (head !== 0) u32[head * 2 + 3] = block;
+    u32[block + 1] = head;
+    u32[block + 2] = 0;
+    if (head !== 0) u32[head + 2] = block;
     u32[list] = block;
     const fl = index >>> SL_LOG2;
     u32[W_SL_MAPS + fl] = u32[W_SL_MAPS + fl]! | (1 << (index & (SL_COUNT - 1)));
@@ -763,20 +765,20 @@ export class Tlsf {
   /** Takes free block `block` of `size` granules out of its list. */
   #unlink(block: number, size: number): void {
     const u32 = this.#u32;
-    const next = u32[block * 2 + 2]!;
-    const prev = u32[block * 2 + 3]!;
+    const next = u32[block + 1]!;
+    const prev = u32[block + 2]!;
     // Safe unlinking: both neighbours in the list must point back at the block.
     if (next !== 0) {
       this.#checkLink(next);
-      if (u32[next * 2 + 3] !== block) this.#brokenList(block);
+      if (u32[next + 2] !== block) this.#brokenList(block);
     }
     if (prev !== 0) {
       this.#checkLink(prev);
-      if (u32[prev * 2 + 2] !== block) this.#brokenList(block);
+      if (u32[prev + 1] !== block) this.#brokenList(block);
     } else if (u32[this.#heads + classOf(size)] !== block) this.#brokenList(block);
-    if (next !== 0) u32[next * 2 + 3] = prev;
+    if (next !== 0) u32[next + 2] = prev;
     if (prev !== 0) {
-      u32[prev * 2 + 2] = next;
+      u32[prev + 1] = next;
     } else {
       const index = classOf(size);
       u32[this.#heads + index] = next;
@@ -813,7 +815,7 @@ export class Tlsf {
     const end = this.#end;
     let block = this.#control;
     while (block < end) {
-      const word = u32[block * 2] ?? 0;
+      const word = u32[block] ?? 0;
       const size = word >>> 2;
       if (size < MIN_BLOCK || size > end - block) return;
       yield {
@@ -897,9 +899,9 @@ export class Tlsf {
     let block = u32[this.#heads + fl * SL_COUNT + 31 - Math.clz32(slMap)]!;
     let largest = 0;
     for (let i = 0; i <= freeBlocks && block >= this.#control && block < this.#end; i++) {
-      const size = u32[block * 2]! >>> 2;
+      const size = u32[block]! >>> 2;
       if (size > largest) largest = size;
-      block = u32[block * 2 + 2]!;
+      block = u32[block + 1]!;
     }
     return largest > 0 ? (largest - 1) * TLSF_ALIGN : 0;
   }
@@ -959,11 +961,11 @@ export class Tlsf {
     let usedBlocks = 0;
     let walked = true;
     while (block < end) {
-      const word = read(block * 2);
+      const word = read(block);
       const size = word >>> 2;
       if (size < MIN_BLOCK || size > end - block) {
         report(
-          `Block at offset ${at(block)} has a size of ${size} granules, outside 2..${
+          `Block at offset ${at(block)} has a size of ${size} granules, outside ${MIN_BLOCK}..${
             end - block
           } (the walk stops there)`,
         );
@@ -986,7 +988,7 @@ export class Tlsf {
       block += size;
     }
     if (walked) {
-      const word = read(end * 2);
+      const word = read(end);
       if (word >>> 2 !== 1 || (word & FREE) !== 0) {
         report(`The end sentinel at offset ${at(end)} has a bad header ${hex(word)}`);
       }
@@ -1033,7 +1035,7 @@ export class Tlsf {
             break;
           }
           freeSeen.set(node, 1);
-          const size = read(node * 2) >>> 2;
+          const size = read(node) >>> 2;
           if (classOf(size) !== index) {
             report(
               `Free block at offset ${at(node)} of ${size} granules is in list ${fl}/${sl}, not ${
@@ -1041,11 +1043,11 @@ export class Tlsf {
               }/${classOf(size) & (SL_COUNT - 1)}`,
             );
           }
-          if (read(node * 2 + 3) !== back) {
+          if (read(node + 2) !== back) {
             report(`Free block at offset ${at(node)} has a bad previous-free link`);
           }
           back = node;
-          node = read(node * 2 + 2);
+          node = read(node + 1);
         }
       }
     }
@@ -1069,7 +1071,7 @@ export class Tlsf {
     return problems;
   }
 
-  /** Checks the PREV_FREE flag and previous link of `block` against the walk. */
+  /** Checks the PREV_FREE flag of `block`, and the footer before it, against the walk. */
   #checkTags(
     block: number,
     word: number,
@@ -1084,10 +1086,10 @@ export class Tlsf {
           prevFree ? "clear" : "set"
         } but the previous block is ${prevFree ? "free" : "used"}`,
       );
-    } else if (prevFree && this.#u32[block * 2 + 1] !== prev) {
+    } else if (prevFree && this.#u32[block - 1] !== prev) {
       report(
         `Block at offset ${at} links to the previous block at granule ${
-          this.#u32[block * 2 + 1]
+          this.#u32[block - 1]
         }, not ${prev}`,
       );
     }
@@ -1128,7 +1130,7 @@ export class Tlsf {
     u32[W_GRANULES] = end + 1;
     u32[W_FL_COUNT] = this.#flCount;
     u32[W_CONTROL] = control;
-    u32.fill(0, W_FREE_GRANULES, control * 2);
+    u32.fill(0, W_FREE_GRANULES, control);
 
     let block = control;
     let prev = 0;
@@ -1138,14 +1140,14 @@ export class Tlsf {
     let freeBlocks = 0;
     let usedBlocks = 0;
     while (block < end) {
-      let word = u32[block * 2]!;
+      let word = u32[block]!;
       let size = word >>> 2;
       if (size < MIN_BLOCK || size > end - block) {
         const rest = end - block;
         if (rest < MIN_BLOCK && prev !== 0) {
-          // One granule left: the previous block grows over it.
+          // Less than a block left: the previous block grows over it.
           prevSize += rest;
-          u32[prev * 2] = prevSize * 4 + (u32[prev * 2]! & (FREE | PREV_FREE));
+          u32[prev] = prevSize * 4 + (u32[prev]! & (FREE | PREV_FREE));
           if (prevFree) freeGranules += rest;
           problems.push(
             `The last ${rest * TLSF_ALIGN} bytes at offset ${
@@ -1161,20 +1163,20 @@ export class Tlsf {
         );
         size = rest;
         word = FREE;
-        u32[block * 2] = size * 4 + FREE;
+        u32[block] = size * 4 + FREE;
       }
       const free = (word & FREE) !== 0;
       if (free && prevFree) {
         // Merge into the free block before (one store; the walk stays valid).
         prevSize += size;
-        u32[prev * 2] = prevSize * 4 + FREE;
+        u32[prev] = prevSize * 4 + FREE;
         freeGranules += size;
         block += size;
         continue;
       }
       if (prevFree) this.#insert(prev, prevSize);
-      u32[block * 2] = size * 4 + (free ? FREE : 0) + (prevFree ? PREV_FREE : 0);
-      if (prevFree) u32[block * 2 + 1] = prev;
+      u32[block] = size * 4 + (free ? FREE : 0) + (prevFree ? PREV_FREE : 0);
+      if (prevFree) u32[block - 1] = prev;
       if (free) {
         freeGranules += size;
         freeBlocks++;
@@ -1187,8 +1189,8 @@ export class Tlsf {
       block += size;
     }
     if (prevFree) this.#insert(prev, prevSize);
-    u32[end * 2] = 4 + (prevFree ? PREV_FREE : 0);
-    u32[end * 2 + 1] = prevFree ? prev : 0;
+    u32[end] = 4 + (prevFree ? PREV_FREE : 0);
+    if (prevFree) u32[end - 1] = prev;
     u32[W_FREE_GRANULES] = freeGranules;
     u32[W_FREE_BLOCKS] = freeBlocks;
     u32[W_USED_BLOCKS] = usedBlocks;

@@ -15,7 +15,7 @@ import { MemallocError } from "../errors.ts";
 import { Segment } from "../ffi/segment.ts";
 import { Memalloc } from "../memalloc.ts";
 import {
-  E_HASH,
+  E_VERSION_LOW,
   ENTRY_HEADER_BYTES,
   ENTRY_TAG,
   HEAP_OFFSET,
@@ -85,22 +85,22 @@ add("segment header", [[0, SEGMENT_HEADER_BYTES]]);
 add("store header", [[SEGMENT_HEADER_BYTES, HEAP_OFFSET]]);
 const heap = Tlsf.attach(snapshot.buffer, HEAP_OFFSET, SIZE - HEAP_OFFSET);
 const blocks = [...heap.blocks()];
-add("heap control block", [[HEAP_OFFSET, blocks[0]!.offset - 8]]);
+add("heap control block", [[HEAP_OFFSET, blocks[0]!.offset - 4]]);
 const buckets = u32[ST_BUCKETS >>> 2]!;
 add("directory", [[buckets, buckets + u32[ST_BUCKET_COUNT >>> 2]! * 4]]);
 const entries = blocks.filter((b) => !b.free && (u32[b.offset >>> 2]! & 0xff) === ENTRY_TAG);
 const decoder = new TextDecoder();
 /** The entry name whose block (header included) holds byte `at`, if any. */
 function entryAt(at: number): string | undefined {
-  const entry = entries.find((b) => at >= b.offset - 8 && at < b.offset + b.size);
+  const entry = entries.find((b) => at >= b.offset - 4 && at < b.offset + b.size);
   if (entry === undefined) return undefined;
-  const length = snapshot[entry.offset + 2]! | (snapshot[entry.offset + 3]! << 8);
+  const length = snapshot[entry.offset + 3]!; // the tag's top byte
   const start = entry.offset + ENTRY_HEADER_BYTES;
   return decoder.decode(snapshot.subarray(start, start + length));
 }
 add("entry header", entries.map((b) => [b.offset, b.offset + ENTRY_HEADER_BYTES]));
-add("entry hash and name", entries.map((b) => [b.offset + E_HASH, b.offset + 60]));
-add("block header", blocks.map((b) => [b.offset - 8, b.offset]));
+add("entry version, times and name", entries.map((b) => [b.offset + E_VERSION_LOW, b.offset + 60]));
+add("block header", blocks.map((b) => [b.offset - 4, b.offset]));
 add("anywhere", [[0, SIZE]]);
 
 const outcomes: Record<string, number> = {};

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { hashBytes } from "../allocator/directory.ts";
 import {
-  E_HASH,
+  E_VERSION_HIGH,
   ENTRY_HEADER_BYTES,
   HEAP_OFFSET,
+  NAME_CHECK_SHIFT,
   ST_SEQ,
   ST_STRIPES,
   STRIPE_STRIDE,
@@ -194,7 +195,45 @@ test("Store directory grows so that 100,000 entries stay reachable", () => {
   assert.deepEqual(store.verify(), []);
 });
 
-test("Store overhead per entry is at most 64 bytes beside the name and the value", () => {
+test("Store repair drops an entry whose name was damaged, rather than let it pass for another name", () => {
+  const { buffer, store } = makeStore(MiB);
+  store.write("name-344", RAW, bytes("value of 344"));
+  store.write("name-345", RAW, bytes("value of 345"));
+  const entry = store.read("name-344", (_kind, _b, _start, _end, at) => at)!;
+  const u8 = new Uint8Array(buffer);
+  u8[entry + ENTRY_HEADER_BYTES + 7] = "5".charCodeAt(0); // "name-344" reads "name-345" now
+  assert.match(store.verify().join("\n"), /not a valid entry/);
+  new Uint32Array(buffer)[ST_SEQ >>> 2]! |= 1; // as if a writer died
+  const repaired = Store.open(buffer, { lock: fakeLock(), autoclean: 0.8 });
+  assert.equal(readText(repaired, "name-345"), "value of 345");
+  assert.equal(readText(repaired, "name-344"), undefined);
+  assert.equal(repaired.stats().entries, 1);
+  assert.deepEqual(repaired.verify(), []);
+});
+
+test("Store.info versions grow with every write of any name, across delete, purge and reopen", () => {
+  const { buffer, store } = makeStore(MiB);
+  const version = (name: string) => store.info(name)!.version;
+  store.write("a", RAW, bytes("1"));
+  const first = version("a");
+  assert.ok(first >= 1);
+  store.write("b", RAW, bytes("2"));
+  assert.equal(version("b"), first + 1);
+  store.write("a", RAW, bytes("3"));
+  assert.equal(version("a"), first + 2);
+  store.delete("a");
+  store.write("a", RAW, bytes("4"));
+  assert.equal(version("a"), first + 3, "a name written again never gets an old version");
+  store.purge();
+  store.write("a", RAW, bytes("5"));
+  assert.equal(version("a"), first + 4, "purge keeps the write counter");
+  const again = Store.open(buffer, { lock: fakeLock(), autoclean: 0.8 });
+  again.write("c", RAW, bytes("6"));
+  assert.equal(again.info("c")!.version, first + 5);
+  assert.deepEqual(again.verify(), []);
+});
+
+test("Store overhead per entry is at most 48 bytes beside the name and the value", () => {
   const { store } = makeStore(32 * MiB);
   const before = store.stats().bytesUsed;
   const n = 100_000;
@@ -202,7 +241,7 @@ test("Store overhead per entry is at most 64 bytes beside the name and the value
     store.write(`k${String(i).padStart(15, "0")}`, RAW, new Uint8Array(100)); // 16-byte names
   }
   const perEntry = (store.stats().bytesUsed - before) / n;
-  assert.ok(perEntry - 116 <= 64, `overhead ${perEntry - 116} bytes per entry`);
+  assert.ok(perEntry - 116 <= 48, `overhead ${perEntry - 116} bytes per entry`);
 });
 
 test("Store reopened over the same buffer sees the same entries and settings", () => {
@@ -243,13 +282,16 @@ test("Store repair keeps the later of two entries with one name, also when names
   store.write("kf2ad", RAW, bytes("b-old"));
   store.write("zzzzz", RAW, bytes("a-new"));
   store.write("yyyyy", RAW, bytes("b-new"));
-  // Rename the two later entries in place, as a damaged segment could hold them.
+  // Rename the two later entries in place, their name checks too, as a damaged segment (or a
+  // bug) could hold them.
   const u8 = new Uint8Array(buffer);
   const u32 = new Uint32Array(buffer);
   for (const [from, to] of [["zzzzz", "k4uzx"], ["yyyyy", "kf2ad"]] as const) {
     const entry = store.read(from, (_kind, _b, _start, _end, at) => at)!;
     u8.set(bytes(to), entry + ENTRY_HEADER_BYTES);
-    u32[(entry + E_HASH) >>> 2] = hashOf(to);
+    const high = (entry + E_VERSION_HIGH) >>> 2;
+    u32[high] = (u32[high]! & ((1 << NAME_CHECK_SHIFT) - 1)) |
+      ((hashOf(to) >>> NAME_CHECK_SHIFT) << NAME_CHECK_SHIFT);
   }
   u32[ST_SEQ >>> 2]! |= 1; // as if a writer died
   const repaired = Store.open(buffer, { lock: fakeLock(), autoclean: 0.8 });

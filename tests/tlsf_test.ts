@@ -27,9 +27,9 @@ function wordsOf(buffer: ArrayBufferLike, heap: Tlsf): Uint32Array {
   return new Uint32Array(buffer, heap.offset, heap.length / 4);
 }
 
-/** Word index of the size word of the block whose payload is at `payload`. */
+/** Word index (= granule) of the header of the block whose payload is at `payload`. */
 function sizeWord(heap: Tlsf, payload: number): number {
-  return (payload - heap.offset) / 4 - 2;
+  return (payload - heap.offset) / 4 - 1;
 }
 
 /** Block size in granules (header included) of a used block. */
@@ -37,14 +37,35 @@ function granulesOf(heap: Tlsf, payload: number): number {
   return heap.usableSize(payload) / TLSF_ALIGN + 1;
 }
 
-/** Control block size in words: magic ... bitmaps, then 32 heads per first level. */
+/** First-level count: floor(log2(region granules)) - 3. */
+function firstLevels(heap: Tlsf): number {
+  return 31 - Math.clz32(heap.length / 4) - 3;
+}
+
+/** Control block size in words (= granules): magic ... bitmaps, then 32 heads per first level. */
 function controlWords(heap: Tlsf): number {
-  const flCount = 31 - Math.clz32(heap.length / 8) - 3;
-  return 2 * Math.ceil((10 + 33 * flCount) / 2);
+  return 10 + 33 * firstLevels(heap);
+}
+
+/** Free-list index of a block of `s` granules: one class per size under 32, then 32 classes
+ * per power of two (first level floor(log2(s)) - 4). */
+function classOf(s: number): number {
+  if (s < 32) return s;
+  const log2 = 31 - Math.clz32(s);
+  return (log2 - 4) * 32 + ((s >>> (log2 - 5)) & 31);
 }
 
 const FREE = 1;
 const PREV_FREE = 2;
+const MIN_BLOCK = 4; // granules: header, two links, footer
+// Control block words, as allocator/tlsf.ts documents them.
+const MAGIC = 0x46534c54;
+const VERSION = 2;
+const W_FREE_GRANULES = 5;
+const W_FREE_BLOCKS = 6;
+const W_USED_BLOCKS = 7;
+const W_FL_MAP = 8;
+const W_SL_MAPS = 10;
 
 /** Fills a block with a pattern derived from `tag`; checks it back. */
 function fill(buffer: ArrayBufferLike, offset: number, size: number, tag: number): void {
@@ -78,7 +99,7 @@ function expectBlocks(heap: Tlsf, expected: [number, number, boolean][]): void {
 // format / attach
 
 test("Tlsf.format makes one free block that covers the region", () => {
-  const { heap } = emptyHeap();
+  const { buffer, heap } = emptyHeap();
   const stats = heap.stats();
   assert.equal(stats.capacity, 1 << 16);
   assert.equal(stats.used, 0);
@@ -88,18 +109,42 @@ test("Tlsf.format makes one free block that covers the region", () => {
   assert.equal(stats.largestFree, heap.maxSize);
   assert.equal(stats.fragmentation, 0);
   assert.equal(stats.used + stats.free + stats.overhead, stats.capacity);
+  assert.equal(controlWords(heap) * 4, 1492, "the control block of a 64 KiB heap");
   assert.equal(stats.overhead, controlWords(heap) * 4 + 2 * TLSF_HEADER_SIZE);
+  assert.equal(heap.maxSize, (1 << 16) - 1492 - 4 - 4);
   const blocks = [...heap.blocks()];
   assert.equal(blocks.length, 1);
-  assert.deepEqual(blocks[0], { offset: stats.overhead - 8, size: heap.maxSize, free: true });
+  assert.deepEqual(blocks[0], {
+    offset: stats.overhead - TLSF_HEADER_SIZE,
+    size: heap.maxSize,
+    free: true,
+  });
   assert.deepEqual(heap.verify(), []);
+  // The words, as the layout documents them.
+  const words = wordsOf(buffer, heap);
+  const control = controlWords(heap);
+  const end = (1 << 16) / 4 - 1;
+  const size = end - control;
+  assert.deepEqual(
+    [...words.subarray(0, 8)].map(hexOf),
+    [MAGIC, VERSION, 1 << 14, firstLevels(heap), control, size, 1, 0].map(hexOf),
+  );
+  const index = classOf(size);
+  assert.equal(hexOf(words[W_FL_MAP]!), hexOf(1 << (index >>> 5)));
+  assert.equal(hexOf(words[W_SL_MAPS + (index >>> 5)]!), hexOf(1 << (index & 31)));
+  assert.equal(words[W_SL_MAPS + firstLevels(heap) + index], control, "the list head");
+  assert.equal(hexOf(words[control]!), hexOf(size * 4 + FREE), "the block's header");
+  assert.deepEqual([words[control + 1], words[control + 2]], [0, 0], "no next or previous");
+  assert.equal(words[end - 1], control, "the footer: the block's own start granule");
+  assert.equal(hexOf(words[end]!), hexOf(1 * 4 + PREV_FREE), "the sentinel");
 });
 
-test("Tlsf.format rounds the length down to a multiple of 8 and touches nothing outside", () => {
+test("Tlsf.format rounds the length down to a multiple of 4 and touches nothing outside", () => {
   const buffer = new ArrayBuffer(8192);
   new Uint8Array(buffer).fill(0xee);
-  const heap = Tlsf.format(buffer, 1024, 4100);
-  assert.equal(heap.offset, 1024);
+  // an offset that is a multiple of 4 but not of 8
+  const heap = Tlsf.format(buffer, 1028, 4099);
+  assert.equal(heap.offset, 1028);
   assert.equal(heap.length, 4096);
   assert.equal(heap.stats().capacity, 4096);
   const random = mulberry32(9);
@@ -114,37 +159,41 @@ test("Tlsf.format rounds the length down to a multiple of 8 and touches nothing 
   }
   assert.deepEqual(heap.verify(), []);
   const bytes = new Uint8Array(buffer);
-  assert.ok(bytes.subarray(0, 1024).every((b) => b === 0xee));
-  assert.ok(bytes.subarray(1024 + 4096).every((b) => b === 0xee));
-  // attach accepts any length that rounds down to the same granules
-  assert.equal(Tlsf.attach(buffer, 1024, 4103).length, 4096);
-  assert.equal(Tlsf.attach(buffer, 1024, 4096).length, 4096);
+  assert.ok(bytes.subarray(0, 1028).every((b) => b === 0xee));
+  assert.ok(bytes.subarray(1028 + 4096).every((b) => b === 0xee));
+  // attach accepts any length that rounds down to the same granules, and no other
+  assert.equal(Tlsf.attach(buffer, 1028, 4099).length, 4096);
+  assert.equal(Tlsf.attach(buffer, 1028, 4096).length, 4096);
+  assert.throws(() => Tlsf.attach(buffer, 1028, 4100), /formatted for 4096 bytes, not 4100/);
+  assert.throws(() => Tlsf.attach(buffer, 1028, 4092), /formatted for 4096 bytes, not 4092/);
 });
 
 test("Tlsf.format rejects bad regions with a RangeError or TypeError", () => {
   const buffer = new ArrayBuffer(4096);
-  assert.throws(() => Tlsf.format(buffer, 4, 1024), {
+  assert.throws(() => Tlsf.format(buffer, 2, 1024), {
     name: "RangeError",
-    message: "Cannot format a heap at offset 4: the offset must be a non-negative multiple of 8",
+    message: "Cannot format a heap at offset 2: the offset must be a non-negative multiple of 4",
   });
-  assert.throws(() => Tlsf.format(buffer, -8, 1024), RangeError);
+  assert.throws(() => Tlsf.format(buffer, 6, 1024), /multiple of 4/);
+  assert.throws(() => Tlsf.format(buffer, -4, 1024), RangeError);
   assert.throws(() => Tlsf.format(buffer, 0.5, 1024), RangeError);
   assert.throws(() => Tlsf.format(buffer, 0, -1), RangeError);
   assert.throws(() => Tlsf.format(buffer, 0, NaN), RangeError);
-  assert.throws(() => Tlsf.format(buffer, 0, TLSF_MIN_LENGTH - 8), {
-    name: "RangeError",
-    message: `Cannot format a heap of ${
-      TLSF_MIN_LENGTH - 8
-    } bytes: the region must hold at least ${TLSF_MIN_LENGTH} bytes`,
-  });
+  for (const short of [TLSF_MIN_LENGTH - 4, TLSF_MIN_LENGTH - 1]) {
+    assert.throws(() => Tlsf.format(buffer, 0, short), {
+      name: "RangeError",
+      message:
+        `Cannot format a heap of ${short} bytes: the region must hold at least ${TLSF_MIN_LENGTH} bytes`,
+    });
+  }
   assert.throws(() => Tlsf.format(buffer, 2048, 4096), {
     name: "RangeError",
     message: "Cannot format a heap over [2048, 6144): it ends past the buffer of 4096 bytes",
   });
-  assert.throws(() => Tlsf.format(buffer, 0, TLSF_MAX_LENGTH + 8), {
+  assert.throws(() => Tlsf.format(buffer, 0, TLSF_MAX_LENGTH + 4), {
     name: "RangeError",
     message: `Cannot format a heap of ${
-      TLSF_MAX_LENGTH + 8
+      TLSF_MAX_LENGTH + 4
     } bytes: the largest heap is ${TLSF_MAX_LENGTH} bytes`,
   });
   assert.throws(
@@ -158,11 +207,14 @@ test("Tlsf.format rejects bad regions with a RangeError or TypeError", () => {
 test("Tlsf.format accepts the smallest region", () => {
   const buffer = new ArrayBuffer(TLSF_MIN_LENGTH);
   const heap = Tlsf.format(buffer, 0, TLSF_MIN_LENGTH);
-  assert.equal(heap.maxSize, 8);
-  const at = heap.alloc(8);
+  assert.equal(TLSF_MIN_LENGTH, 456);
+  assert.equal(controlWords(heap) * 4, 436, "three first levels");
+  assert.equal(heap.stats().overhead, 436 + 2 * TLSF_HEADER_SIZE);
+  assert.equal(heap.maxSize, (MIN_BLOCK - 1) * 4, "one smallest block");
+  const at = heap.alloc(12);
   assert.notEqual(at, NO_ROOM);
   assert.equal(heap.alloc(1), NO_ROOM);
-  assert.throws(() => heap.alloc(9), RangeError);
+  assert.throws(() => heap.alloc(13), RangeError);
   heap.free(at);
   assert.deepEqual(heap.verify(), []);
 });
@@ -170,16 +222,16 @@ test("Tlsf.format accepts the smallest region", () => {
 test("Tlsf.format works on a SharedArrayBuffer", () => {
   const buffer = new SharedArrayBuffer(4096);
   const heap = Tlsf.format(buffer, 0, 4096);
-  const at = heap.alloc(100);
-  assert.equal(Tlsf.attach(buffer, 0, 4096).usableSize(at), 104);
+  const at = heap.alloc(98);
+  assert.equal(Tlsf.attach(buffer, 0, 4096).usableSize(at), 100);
 });
 
 test("Tlsf.attach sees the heap of another instance over the same buffer", () => {
   const { buffer, heap: first } = emptyHeap();
   const a = first.alloc(100);
-  fill(buffer, a, 104, 1);
+  fill(buffer, a, 100, 1);
   const second = Tlsf.attach(buffer, 0, 1 << 16);
-  assert.equal(second.usableSize(a), 104);
+  assert.equal(second.usableSize(a), 100);
   const b = second.alloc(200);
   fill(buffer, b, 200, 2);
   assert.equal(first.usableSize(b), 200);
@@ -239,15 +291,25 @@ test("Tlsf.attach rejects an unformatted or foreign region and changes no byte",
     message:
       "Cannot attach to the heap at offset 0: the heap was formatted for 8192 bytes, not 4096",
   });
+  assert.throws(() => Tlsf.attach(buffer, 4, 4096), /no heap is formatted there/);
   assert.throws(() => Tlsf.attach(buffer, 8, 4096), /no heap is formatted there/);
+  assert.throws(() => Tlsf.attach(buffer, 0, TLSF_MIN_LENGTH - 4), {
+    name: "RangeError",
+    message: `Cannot attach to the heap at offset 0: a region of ${
+      TLSF_MIN_LENGTH - 4
+    } bytes cannot hold a heap`,
+  });
   assert.throws(() => Tlsf.attach(buffer, 0, 100), RangeError);
-  assert.throws(() => Tlsf.attach(buffer, 0, 8200), RangeError);
+  assert.throws(() => Tlsf.attach(buffer, 0, 8196), RangeError);
+  assert.throws(() => Tlsf.attach(buffer, 2, 4096), /multiple of 4/);
   assert.throws(() => Tlsf.attach(buffer, 3, 4096), RangeError);
   const words = new Uint32Array(buffer);
   const flCount = words[3]!;
+  words[1] = 1; // the layout with 8-byte granules
+  assert.throws(() => Tlsf.attach(buffer, 0, 8192), /layout version 1, not 2/);
+  words[1] = 3;
+  assert.throws(() => Tlsf.attach(buffer, 0, 8192), /layout version 3, not 2/);
   words[1] = 2;
-  assert.throws(() => Tlsf.attach(buffer, 0, 8192), /layout version 2, not 1/);
-  words[1] = 1;
   words[3] = 99;
   assert.throws(() => Tlsf.attach(buffer, 0, 8192), /control block does not match/);
   words[3] = flCount;
@@ -260,14 +322,20 @@ test("Tlsf.attach rejects an unformatted or foreign region and changes no byte",
 test("Tlsf.alloc returns aligned payloads inside the region of at least the size asked", () => {
   const { heap } = emptyHeap();
   let previous = 0;
-  for (const size of [1, 7, 8, 9, 15, 16, 17, 100, 255, 256, 257, 1000, 4096]) {
+  let previousUsable = 0;
+  const sizes = [1, 3, 4, 5, 7, 8, 9, 11, 12, 13, 15, 16, 17, 100, 255, 256, 257, 1000, 4096];
+  for (const size of sizes) {
     const at = heap.alloc(size);
     assert.equal(at % TLSF_ALIGN, 0);
-    assert.ok(at > previous);
+    if (previous !== 0) {
+      assert.equal(at, previous + previousUsable + TLSF_HEADER_SIZE, "blocks are back to back");
+    }
     const usable = heap.usableSize(at);
-    assert.equal(usable, Math.max(8, Math.ceil(size / 8) * 8));
+    // at least one smallest block (12 bytes of payload), else the size rounded up to 4
+    assert.equal(usable, Math.max(12, Math.ceil(size / 4) * 4), `usable size of ${size} bytes`);
     assert.ok(at + usable <= heap.offset + heap.length);
     previous = at;
+    previousUsable = usable;
   }
   assert.deepEqual(heap.verify(), []);
 });
@@ -281,25 +349,27 @@ test("Tlsf.alloc reuses a free block of exactly the size asked", () => {
   assert.equal(heap.alloc(104), b);
   assert.equal(heap.usableSize(b), 104);
   heap.free(a);
-  assert.equal(heap.alloc(57), a, "64 bytes fit 57");
+  assert.equal(heap.alloc(61), a, "64 bytes fit 61: the same 17 granules");
+  assert.equal(heap.usableSize(a), 64);
   assert.equal(heap.stats().freeBlocks, 1);
   heap.free(c);
   assert.deepEqual(heap.verify(), []);
 });
 
 test("Tlsf.alloc finds an exact fit that the good-fit rounding skips", () => {
-  // 1008 bytes = 127 granules with the header: rounded up, the request looks in the class
+  // 504 bytes = 127 granules with the header: rounded up, the request looks in the class
   // from 128 granules, so only the fallback scan of its own class [126, 128) finds the block.
   const { heap } = emptyHeap();
   heap.alloc(64);
-  const block = heap.alloc(1008);
+  const block = heap.alloc(504);
+  assert.equal(granulesOf(heap, block), 127);
   heap.alloc(64);
   heap.alloc(heap.stats().largestFree);
   assert.equal(heap.stats().freeBlocks, 0);
   heap.free(block);
-  assert.equal(heap.alloc(1008), block);
+  assert.equal(heap.alloc(504), block);
   heap.free(block);
-  assert.equal(heap.alloc(1001), block);
+  assert.equal(heap.alloc(501), block, "501 bytes also take 127 granules");
   assert.deepEqual(heap.verify(), []);
 });
 
@@ -311,8 +381,17 @@ test("Tlsf.alloc hands out the whole heap in one block", () => {
   assert.equal(heap.stats().free, 0);
   assert.equal(heap.stats().fragmentation, 0);
   heap.free(at);
-  assert.equal(heap.alloc(heap.maxSize - 7), at);
-  assert.equal(heap.usableSize(at), heap.maxSize, "a 1-granule remainder stays in the block");
+  // maxSize - 15 bytes take 3 granules fewer than the heap: too few for a block of their own
+  assert.equal(heap.alloc(heap.maxSize - 15), at);
+  assert.equal(heap.usableSize(at), heap.maxSize, "a 3-granule remainder stays in the block");
+  assert.equal(heap.stats().freeBlocks, 0);
+  assert.deepEqual(heap.verify(), []);
+  heap.free(at);
+  // maxSize - 16 bytes leave 4 granules, a smallest block with 12 bytes of payload
+  assert.equal(heap.alloc(heap.maxSize - 16), at);
+  assert.equal(heap.usableSize(at), heap.maxSize - 16);
+  assert.equal(heap.stats().freeBlocks, 1);
+  assert.equal(heap.stats().largestFree, 12);
   assert.deepEqual(heap.verify(), []);
 });
 
@@ -343,7 +422,21 @@ test("Tlsf.alloc rejects sizes that are not integers from 1 to maxSize and chang
   const { buffer, heap } = emptyHeap();
   heap.alloc(100);
   const before = bytesOf(buffer);
-  for (const size of [0, -1, -8, NaN, 1.5, 7.999, Infinity, -Infinity, heap.maxSize + 1, 2 ** 53]) {
+  for (
+    const size of [
+      0,
+      -1,
+      -4,
+      NaN,
+      1.5,
+      3.999,
+      7.999,
+      Infinity,
+      -Infinity,
+      heap.maxSize + 1,
+      2 ** 53,
+    ]
+  ) {
     assert.throws(() => heap.alloc(size), {
       name: "RangeError",
       message:
@@ -367,7 +460,7 @@ test("Tlsf.free merges a block with free neighbours on both sides", () => {
   heap.free(b!);
   assert.equal(heap.stats().freeBlocks, 2);
   const [first] = heap.blocks();
-  assert.deepEqual(first, { offset: a, size: 3 * 64 + 2 * 8, free: true });
+  assert.deepEqual(first, { offset: a, size: 3 * 64 + 2 * TLSF_HEADER_SIZE, free: true });
   heap.free(d!);
   assert.equal(heap.stats().freeBlocks, 1);
   assert.deepEqual(heap.verify(), []);
@@ -400,26 +493,40 @@ test("Tlsf.free rejects offsets outside the heap, misaligned or not at a block s
   const heap = Tlsf.format(buffer, 1024, 32768);
   const a = heap.alloc(100);
   const b = heap.alloc(100);
-  new Uint8Array(buffer, a, 104).fill(0);
-  // a fake header inside b's payload: a plausible size and the used state
-  new Uint32Array(buffer, b + 16, 2).set([4 * 4, 0]);
+  assert.equal(b, a + 100 + TLSF_HEADER_SIZE);
+  new Uint8Array(buffer, a, 100).fill(0);
+  const words = new Uint32Array(buffer);
+  // fake headers inside b's payload, each a plausible smallest used block: one whose next
+  // header (b + 32) is zero; one whose PREV_FREE flag names a, a used block, through the word
+  // before it, and whose next header is plausible
+  words[(b + 16) / 4] = MIN_BLOCK * 4;
+  words[(b + 36) / 4] = sizeWord(heap, a);
+  words[(b + 40) / 4] = MIN_BLOCK * 4 + PREV_FREE;
+  words[(b + 56) / 4] = MIN_BLOCK * 4;
+  // and one of 3 granules, below the smallest block, whose next header is plausible
+  words[(b + 60) / 4] = 3 * 4;
+  words[(b + 72) / 4] = MIN_BLOCK * 4;
   const before = bytesOf(buffer);
-  const first = 1024 + heap.stats().overhead - 3 * 8; // 3 blocks: a, b and the free tail
-  const end = 1024 + 32768 - 8;
+  // 3 blocks: a, b and the free tail
+  const first = 1024 + heap.stats().overhead - 3 * TLSF_HEADER_SIZE;
+  assert.equal(first, a);
+  const end = 1024 + 32768 - TLSF_HEADER_SIZE;
   const outside = `it is outside the heap's payloads [${first}, ${end})`;
   const cases: [number, RegExp | string][] = [
     [0, outside],
     [1024, outside],
-    [first - 8, outside],
+    [first - 4, outside],
     [end, outside],
     [1 << 16, outside],
-    [-8, outside],
+    [-4, outside],
     [NaN, outside],
-    [a + 4, "it is not a multiple of 8"],
-    [a + 0.5, "it is not a multiple of 8"],
-    [a + 8, /no block starts there/],
-    [a + 104, /no block starts there/],
-    [b + 24, /no block starts there/],
+    [a + 2, "it is not a multiple of 4"],
+    [a + 0.5, "it is not a multiple of 4"],
+    [a + 4, "no block starts there (bad header)"],
+    [a + 100, "no block starts there (bad header)"], // its header would be a's last word
+    [b + 20, "no block starts there (the next header disagrees)"],
+    [b + 44, "no block starts there (the previous block disagrees)"],
+    [b + 64, "no block starts there (bad header)"],
     [first + 4096, /no block starts there/],
   ];
   for (const [offset, reason] of cases) {
@@ -447,6 +554,101 @@ test("Tlsf.free accepts a payload whose first 4 bytes were zeroed", () => {
   assert.deepEqual(heap.verify(), []);
 });
 
+test("Tlsf.free ignores what a used block keeps in its last 4 bytes, a free block's footer", () => {
+  // A used block's payload runs up to the next header, so its last word is the caller's: a
+  // value there that looks like a footer must not be taken for one, nor be overwritten.
+  const { buffer, heap } = emptyHeap();
+  const random = mulberry32(11);
+  const words = wordsOf(buffer, heap);
+  const live: number[] = [];
+  for (let i = 0; i < 60; i++) live.push(heap.alloc(logUniform(random, 1, 600)));
+  assert.ok(!live.includes(NO_ROOM));
+  const lastWord = (at: number): number => (at - heap.offset + heap.usableSize(at)) / 4 - 1;
+  const last = new Map<number, number>();
+  live.forEach((at, i) => {
+    fill(buffer, at, heap.usableSize(at), at);
+    // the start granule of the block itself, of the block before it, or garbage
+    const value = [sizeWord(heap, at), sizeWord(heap, live[i - 1] ?? at), 0xffff_ffff][i % 3]!;
+    words[lastWord(at)] = value;
+    last.set(at, value);
+  });
+  while (live.length > 0) {
+    const at = live.splice(Math.floor(random() * live.length), 1)[0]!;
+    heap.free(at);
+    assert.deepEqual(heap.verify(), []);
+    for (const other of live) {
+      assert.equal(words[lastWord(other)], last.get(other), `the last word of ${other}`);
+      assert.ok(intact(buffer, other, heap.usableSize(other) - 4, other), `block ${other}`);
+    }
+  }
+  assert.equal(heap.stats().freeBlocks, 1);
+  assert.equal(heap.stats().free, heap.maxSize);
+});
+
+test("Tlsf.free links a free block after its header and puts its start granule in its last word", () => {
+  const { buffer, heap } = emptyHeap();
+  const words = wordsOf(buffer, heap);
+  const [a, b, c, d, e] = [64, 64, 64, 64, 64].map((size) => heap.alloc(size)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  for (const at of [a, b, c, d, e]) fill(buffer, at, 64, at);
+  const [gb, gd, ge] = [sizeWord(heap, b), sizeWord(heap, d), sizeWord(heap, e)];
+  assert.equal(granulesOf(heap, b), 17);
+  assert.equal(a + 64, b - TLSF_HEADER_SIZE, "a used block's payload runs to the next header");
+  const heads = W_SL_MAPS + firstLevels(heap);
+  heap.free(b);
+  heap.free(d); // the same class as b: pushed in front of it
+  assert.equal(hexOf(words[gb]!), hexOf(17 * 4 + FREE));
+  assert.equal(words[gb + 16], gb, "b's footer, the word before c's header");
+  assert.equal(hexOf(words[gb + 17]!), hexOf(17 * 4 + PREV_FREE), "c's header");
+  assert.equal(words[gd + 16], gd, "d's footer");
+  assert.equal(hexOf(words[ge]!), hexOf(17 * 4 + PREV_FREE), "e's header");
+  assert.equal(words[heads + 17], gd, "the head of list 0/17");
+  assert.deepEqual([words[gd + 1], words[gd + 2]], [gb, 0], "d's next and previous links");
+  assert.deepEqual([words[gb + 1], words[gb + 2]], [0, gd], "b's next and previous links");
+  assert.equal(words[W_SL_MAPS]! & (1 << 17), 1 << 17);
+  // between the links and the footer, and in the used blocks, every word is the caller's
+  assert.ok(intact(buffer, b + 8, 64 - 12, b));
+  assert.ok(intact(buffer, d + 8, 64 - 12, d));
+  for (const at of [a, c, e]) assert.ok(intact(buffer, at, 64, at));
+
+  // alloc without a split takes the head, d, and clears e's PREV_FREE flag
+  assert.equal(heap.alloc(64), d);
+  fill(buffer, d, 64, d); // d's links and footer were the allocator's while it was free
+  assert.equal(hexOf(words[gd]!), hexOf(17 * 4));
+  assert.equal(hexOf(words[ge]!), hexOf(17 * 4));
+  assert.equal(words[heads + 17], gb);
+  assert.deepEqual([words[gb + 1], words[gb + 2]], [0, 0]);
+  // alloc with a split: the remainder's header inside b, b's old footer now the remainder's
+  assert.equal(heap.alloc(20), b);
+  assert.equal(hexOf(words[gb]!), hexOf(6 * 4));
+  assert.equal(hexOf(words[gb + 6]!), hexOf(11 * 4 + FREE));
+  assert.equal(words[gb + 16], gb + 6);
+  assert.equal(hexOf(words[gb + 17]!), hexOf(17 * 4 + PREV_FREE), "c's header");
+  assert.equal(words[heads + 11], gb + 6);
+  assert.equal(words[heads + 17], 0);
+  assert.deepEqual(heap.verify(), []);
+  // free merges b with the remainder after it
+  heap.free(b);
+  assert.equal(hexOf(words[gb]!), hexOf(17 * 4 + FREE));
+  assert.equal(words[gb + 16], gb);
+  assert.equal(words[heads + 11], 0);
+  assert.equal(words[heads + 17], gb);
+  // and c, freed, grows b over itself: the footer moves to the end of c
+  heap.free(c);
+  assert.equal(hexOf(words[gb]!), hexOf(34 * 4 + FREE));
+  assert.equal(words[gb + 33], gb);
+  assert.equal(hexOf(words[gb + 34]!), hexOf(17 * 4 + PREV_FREE), "d's header");
+  assert.equal(words[heads + classOf(34)], gb);
+  assert.ok(intact(buffer, a, 64, a));
+  assert.ok(intact(buffer, d, 64, d));
+  assert.deepEqual(heap.verify(), []);
+});
+
 // ---------------------------------------------------------------------------------------------
 // stats / blocks / reset
 
@@ -459,7 +661,7 @@ test("Tlsf.stats adds up and measures fragmentation", () => {
   assert.equal(stats.freeBlocks, 11);
   assert.equal(stats.used, 10 * 512);
   assert.equal(stats.used + stats.free + stats.overhead, stats.capacity);
-  const tail = heap.maxSize - 20 * (512 + 8);
+  const tail = heap.maxSize - 20 * (512 + TLSF_HEADER_SIZE);
   assert.equal(stats.largestFree, tail);
   assert.equal(stats.free, tail + 10 * 512);
   assert.ok(Math.abs(stats.fragmentation - (1 - tail / (tail + 10 * 512))) < 1e-12);
@@ -477,6 +679,11 @@ test("Tlsf.blocks stops at a corrupt header without throwing", () => {
   words[sizeWord(heap, b)] = 0xffff_fffc;
   expectBlocks(heap, [[a, 64, false]]);
   words[sizeWord(heap, b)] = 0;
+  expectBlocks(heap, [[a, 64, false]]);
+  // 3 granules: below the smallest block (header, two links, footer)
+  words[sizeWord(heap, b)] = 3 * 4;
+  expectBlocks(heap, [[a, 64, false]]);
+  words[sizeWord(heap, b)] = 3 * 4 + FREE;
   expectBlocks(heap, [[a, 64, false]]);
 });
 
@@ -503,7 +710,7 @@ interface ModelOptions {
 
 function modelRun({ seed, region, maxSize, ops, allocShare }: ModelOptions): void {
   const random = mulberry32(seed);
-  const base = 64;
+  const base = 68; // a multiple of 4, not of 8
   const buffer = new ArrayBuffer(region + 2 * base);
   new Uint8Array(buffer).fill(0xa5);
   let heap = Tlsf.format(buffer, base, region);
@@ -550,7 +757,10 @@ function modelRun({ seed, region, maxSize, ops, allocShare }: ModelOptions): voi
     }
     assert.equal(words[0], value);
     assert.equal(words[words.length - 1], value);
-    if (random() < 0.5) words[0] = 0; // the store zeroes the first 4 bytes before freeing
+    const scribble = random();
+    if (scribble < 0.5) words[0] = 0; // the store zeroes the first 4 bytes before freeing
+    // a value in the last word, where a free block keeps its footer, that looks like one
+    else if (scribble < 0.75) words[words.length - 1] = (at - heap.offset) / 4 - 1;
     heap.free(at);
     remove(at);
   };
@@ -579,17 +789,21 @@ function modelRun({ seed, region, maxSize, ops, allocShare }: ModelOptions): voi
       if (at === NO_ROOM) {
         noRoom++;
         // Only blocks of the request's own size class can be missed.
-        const need = Math.ceil(size / 8) + 1;
+        const need = Math.max(MIN_BLOCK, Math.ceil(size / 4) + 1);
         const slack = need < 32 ? 0 : 1 << (31 - Math.clz32(need) - 5);
         assert.ok(
-          heap.stats().largestFree / 8 + 1 < need + slack,
+          heap.stats().largestFree / 4 + 1 < need + slack,
           `NO_ROOM for ${size} bytes with ${heap.stats().largestFree} bytes free in one block`,
         );
         if (offsets.length > 0) freeOne();
       } else {
         const usable = heap.usableSize(at);
-        assert.equal(at % 8, 0);
-        assert.ok(usable >= size && usable <= Math.ceil(size / 8) * 8 + 8, `usable ${usable}`);
+        assert.equal(at % 4, 0);
+        // the block takes max(4, ceil(size / 4) + 1) granules, plus a remainder of up to 3
+        // granules that is too small for a block of its own
+        const need = Math.max(MIN_BLOCK, Math.ceil(size / 4) + 1);
+        assert.ok(usable % 4 === 0 && usable >= size, `usable ${usable} for ${size}`);
+        assert.ok(usable <= (need - 1 + MIN_BLOCK - 1) * 4, `usable ${usable} for ${size}`);
         assert.ok(at >= start && at + usable <= end, `block ${at} in the region`);
         const i = rank(at);
         const before = sorted[i - 1];
@@ -739,7 +953,9 @@ test("Tlsf.verify reports bad boundary tags, unmerged neighbours and wrong count
   words[sizeWord(heap, b)] = words[sizeWord(heap, b)]! & ~PREV_FREE;
   assert.match(heap.verify().join("\n"), /previous-free flag clear but the previous block is free/);
   heap.rebuild();
-  words[sizeWord(heap, b) + 1] = 12345;
+  // a's footer, the word before b's header
+  assert.equal(words[sizeWord(heap, b) - 1], sizeWord(heap, a));
+  words[sizeWord(heap, b) - 1] = 12345;
   assert.match(heap.verify().join("\n"), /links to the previous block at granule 12345/);
   heap.rebuild();
   words[sizeWord(heap, b)] = words[sizeWord(heap, b)]! | FREE;
@@ -749,20 +965,53 @@ test("Tlsf.verify reports bad boundary tags, unmerged neighbours and wrong count
   assert.match(problems, /The free block count is 2, but the walk finds 3/);
   heap.rebuild();
   assert.deepEqual(heap.verify(), []);
-  expectBlocks(heap, [[a, 64 + 8 + 64, true], [b + 72, 64, false], [
-    b + 144,
-    heap.maxSize - 3 * 72,
+  expectBlocks(heap, [[a, 64 + 4 + 64, true], [b + 68, 64, false], [
+    b + 136,
+    heap.maxSize - 3 * 68,
     true,
   ]]);
 });
 
+test("Tlsf.alloc and Tlsf.free refuse a free block whose footer disagrees, until Tlsf.rebuild", () => {
+  const { buffer, heap } = emptyHeap();
+  const words = wordsOf(buffer, heap);
+  const [a, b, c] = [heap.alloc(64), heap.alloc(64), heap.alloc(64), heap.alloc(64)];
+  heap.free(b!); // alone in its list, between used blocks
+  const footer = sizeWord(heap, c!) - 1;
+  assert.equal(words[footer], sizeWord(heap, b!));
+  words[footer] = sizeWord(heap, a!); // a stray write: the footer names a, a used block
+  const before = bytesOf(buffer);
+  assert.throws(() => heap.alloc(64), {
+    name: "Error",
+    message: `Heap corrupt: a free list holds ${sizeWord(heap, b!)}, which is not a free block`,
+  });
+  assert.throws(() => heap.free(c!), {
+    name: "RangeError",
+    message: `Cannot free offset ${c}: no block starts there (the previous block disagrees)`,
+  });
+  assert.throws(() => heap.usableSize(c!), /the previous block disagrees/);
+  assert.deepEqual(new Uint8Array(buffer), before, "nothing was written");
+  assert.deepEqual(heap.verify(), [
+    `Block at offset ${c} links to the previous block at granule ${sizeWord(heap, a!)}, not ${
+      sizeWord(heap, b!)
+    }`,
+  ]);
+  heap.rebuild();
+  assert.deepEqual(heap.verify(), []);
+  assert.equal(words[footer], sizeWord(heap, b!));
+  assert.equal(heap.alloc(64), b);
+  heap.free(c!);
+  assert.deepEqual(heap.verify(), []);
+});
+
 /**
  * Crash simulation. A process may die between any two stores of alloc() or free(). rebuild()
- * trusts only the size words (size and free bit) on the walk, so what matters is the sequence
- * of size-word stores, which allocator/tlsf.ts documents; every other word (lists, bitmaps,
- * counters, boundary tags) is derived. Each case replays that documented sequence by hand,
- * checks that its last state matches the real operation, and checks that rebuild() recovers
- * from every prefix of it, with the derived words left stale or wiped.
+ * trusts only the size words (size and free bit) on the walk, and allocator/tlsf.ts documents
+ * the order of the stores. Each case replays that documented sequence by hand, store by store:
+ * headers at granule g, free-list links at g + 1 and g + 2, footers at g + size - 1, the
+ * PREV_FREE flag of the next header, the lists, bitmaps and counters of the control block. It
+ * checks that the replay ends in exactly the words of the real operation, and that rebuild()
+ * recovers from every prefix of it, with the control block left stale or wiped.
  */
 interface CrashCase {
   name: string;
@@ -783,10 +1032,93 @@ const crashCases: CrashCase[] = [
     free: [1, 3],
     op: { free: 2 },
   },
+  {
+    name: "free, both neighbours free, all of them smallest blocks",
+    sizes: [1, 12, 4, 12, 64],
+    free: [1, 3],
+    op: { free: 2 },
+  },
+  {
+    name: "free, two free blocks in the same list",
+    sizes: [64, 100, 64, 100, 64, 100, 64],
+    free: [1, 5],
+    op: { free: 3 },
+  },
+  {
+    name: "free, both neighbours free, in the middle and at the end of one list",
+    sizes: [64, 100, 64, 100, 64, 100, 64],
+    free: [1, 3, 5],
+    op: { free: 2 },
+  },
   { name: "free, last block before the free tail", sizes: [64, 100], free: [], op: { free: 1 } },
   { name: "alloc with a split", sizes: [64, 1000, 64], free: [1], op: { alloc: 100, from: 1 } },
-  { name: "alloc without a split", sizes: [64, 1000, 64], free: [1], op: { alloc: 992, from: 1 } },
+  {
+    name: "alloc with a split that leaves a smallest block",
+    sizes: [64, 1000, 64],
+    free: [1],
+    op: { alloc: 984, from: 1 },
+  },
+  {
+    name: "alloc without a split (a 3-granule remainder)",
+    sizes: [64, 1000, 64],
+    free: [1],
+    op: { alloc: 988, from: 1 },
+  },
+  {
+    name: "alloc without a split (an exact fit)",
+    sizes: [64, 988, 64],
+    free: [1],
+    op: { alloc: 985, from: 1 },
+  },
 ];
+
+/** Replays stores on a copy of a heap's words, and records them in order. */
+class StoreLog {
+  readonly stores: [number, number][] = [];
+  readonly #heads: number;
+
+  constructor(readonly words: Uint32Array, flCount: number) {
+    this.#heads = W_SL_MAPS + flCount;
+  }
+
+  store(index: number, value: number): void {
+    this.stores.push([index, value >>> 0]);
+    this.words[index] = value;
+  }
+
+  /** Takes free block `g` of `size` granules out of its list. */
+  unlink(g: number, size: number): void {
+    const w = this.words;
+    const [next, prev] = [w[g + 1]!, w[g + 2]!];
+    if (next !== 0) this.store(next + 2, prev);
+    if (prev !== 0) {
+      this.store(prev + 1, next);
+      return;
+    }
+    const index = classOf(size);
+    this.store(this.#heads + index, next);
+    if (next === 0) {
+      const fl = index >>> 5;
+      const map = w[W_SL_MAPS + fl]! & ~(1 << (index & 31));
+      this.store(W_SL_MAPS + fl, map);
+      if (map === 0) this.store(W_FL_MAP, w[W_FL_MAP]! & ~(1 << fl));
+    }
+  }
+
+  /** Pushes free block `g` of `size` granules on the head of its list. */
+  insert(g: number, size: number): void {
+    const w = this.words;
+    const index = classOf(size);
+    const head = w[this.#heads + index]!;
+    this.store(g + 1, head);
+    this.store(g + 2, 0);
+    if (head !== 0) this.store(head + 2, g);
+    this.store(this.#heads + index, g);
+    const fl = index >>> 5;
+    this.store(W_SL_MAPS + fl, w[W_SL_MAPS + fl]! | (1 << (index & 31)));
+    this.store(W_FL_MAP, w[W_FL_MAP]! | (1 << fl));
+  }
+}
 
 for (const c of crashCases) {
   test(`Tlsf.rebuild recovers from a crash at every step of ${c.name}`, () => {
@@ -798,69 +1130,113 @@ for (const c of crashCases) {
     // the free tail is block number c.sizes.length
     const tail = [...heap.blocks()].at(-1)!;
     at.push(tail.offset);
-    granules.push(tail.size / 8 + 1);
+    granules.push(tail.size / TLSF_ALIGN + 1);
     const words = wordsOf(buffer, heap);
-    const word = (i: number): number => sizeWord(heap, at[i]!);
+    const header = (i: number): number => sizeWord(heap, at[i]!);
     const isFree = (i: number): boolean => c.free.includes(i) || i === c.sizes.length;
+    const before = buffer.slice(0);
 
-    // The documented size-word stores, in order.
-    const steps: [number, number][] = [];
+    // The documented stores, in order.
+    const log = new StoreLog(new Uint32Array(buffer.slice(0)), firstLevels(heap));
+    const w = log.words;
     let target: number; // the block the operation is about
-    let commit = 0; // the store that makes the operation visible to the walk
+    let commit: number; // the store that makes the operation visible to the walk
     if ("free" in c.op) {
       const b = target = c.op.free;
+      const g = header(b);
+      const word = w[g]!;
+      assert.equal(word >>> 2, granules[b]);
       let size = granules[b]!;
-      const flags = words[word(b)]! & PREV_FREE;
-      steps.push([word(b), size * 4 + flags + FREE]);
+      let freeBlocks = w[W_FREE_BLOCKS]! + 1;
+      commit = log.stores.length;
+      log.store(g, word + FREE); // the free bit
+      const nextWord = w[g + size]!;
+      assert.equal(g + size, header(b + 1));
+      assert.equal((nextWord & FREE) !== 0, isFree(b + 1), "the next block's free bit");
       if (isFree(b + 1)) {
+        log.unlink(g + size, granules[b + 1]!);
         size += granules[b + 1]!;
-        steps.push([word(b), size * 4 + flags + FREE]);
+        log.store(g, size * 4 + (word & PREV_FREE) + FREE); // grow over the next block
+        freeBlocks--;
       }
+      let merged = g;
+      assert.equal((word & PREV_FREE) !== 0, isFree(b - 1), "the PREV_FREE flag");
       if (isFree(b - 1)) {
+        assert.equal(w[g - 1], header(b - 1), "the previous block's footer before the header");
+        const prevWord = w[header(b - 1)]!;
+        log.unlink(header(b - 1), granules[b - 1]!);
         size += granules[b - 1]!;
-        steps.push([word(b - 1), size * 4 + FREE]);
+        // the previous block grows over this one
+        log.store(header(b - 1), size * 4 + (prevWord & (FREE | PREV_FREE)));
+        merged = header(b - 1);
+        freeBlocks--;
       }
+      log.store(merged + size - 1, merged); // the footer
+      log.store(merged + size, w[merged + size]! | PREV_FREE); // the next header's flag
+      log.insert(merged, size);
+      log.store(W_FREE_GRANULES, w[W_FREE_GRANULES]! + granules[b]!);
+      log.store(W_FREE_BLOCKS, freeBlocks);
+      log.store(W_USED_BLOCKS, w[W_USED_BLOCKS]! - 1);
     } else {
       const f = target = c.op.from;
-      const need = Math.ceil(c.op.alloc / 8) + 1;
+      assert.ok(isFree(f));
+      const g = header(f);
+      const need = Math.max(MIN_BLOCK, Math.ceil(c.op.alloc / 4) + 1);
       const size = granules[f]!;
-      if (size - need >= 2) {
-        steps.push([word(f) + 2 * need, (size - need) * 4 + FREE]);
-        steps.push([word(f), need * 4]);
-        commit = 1;
+      const word = w[g]!;
+      assert.equal(hexOf(word & ~PREV_FREE), hexOf(size * 4 + FREE));
+      log.unlink(g, size);
+      if (size - need >= MIN_BLOCK) {
+        const remainder = g + need;
+        // the remainder's header, still inside the free block (garbage to the walk)
+        log.store(remainder, (size - need) * 4 + FREE);
+        commit = log.stores.length;
+        log.store(g, need * 4 + (word & PREV_FREE)); // shrink and mark used
+        log.store(g + size - 1, remainder); // the footer, now the remainder's
+        log.insert(remainder, size - need);
+        log.store(W_FREE_GRANULES, w[W_FREE_GRANULES]! - need);
       } else {
-        steps.push([word(f), size * 4]);
+        commit = log.stores.length;
+        log.store(g, word - FREE); // mark used
+        log.store(g + size, w[g + size]! & ~PREV_FREE); // the next header's flag
+        log.store(W_FREE_GRANULES, w[W_FREE_GRANULES]! - size);
+        log.store(W_FREE_BLOCKS, w[W_FREE_BLOCKS]! - 1);
       }
+      log.store(W_USED_BLOCKS, w[W_USED_BLOCKS]! + 1);
     }
+    const steps = log.stores;
 
-    // The real operation, on a copy: its final size words are the last state of the steps.
+    // The real operation, on a copy: the replay ends in exactly its words.
     const real = buffer.slice(0);
     const realHeap = Tlsf.attach(real, 0, real.byteLength);
     if ("free" in c.op) realHeap.free(at[c.op.free]!);
     else assert.equal(realHeap.alloc(c.op.alloc), at[c.op.from]);
     const realWords = new Uint32Array(real);
-    const last = new Map(steps);
-    for (const [index, value] of last) {
-      assert.equal(hexOf(realWords[index]! & ~PREV_FREE), hexOf(value & ~PREV_FREE));
-    }
+    const differ = realWords.findIndex((value, i) => value !== w[i]);
+    assert.equal(
+      differ,
+      -1,
+      `word ${differ}: the replay stores ${hexOf(w[differ] ?? 0)}, the operation ${
+        hexOf(realWords[differ] ?? 0)
+      }`,
+    );
     const realBlocks = [...realHeap.blocks()];
+    const beforeBlocks = [...Tlsf.attach(before, 0, before.byteLength).blocks()];
+    assert.notDeepEqual(beforeBlocks, realBlocks);
 
-    const before = buffer.slice(0);
     for (let done = 0; done <= steps.length; done++) {
       for (const wipe of [false, true]) {
         new Uint8Array(buffer).set(new Uint8Array(before));
         for (const [index, value] of steps.slice(0, done)) words[index] = value;
-        if (wipe) words.fill(0, 8, controlWords(heap));
-        heap.rebuild();
-        const where = `${c.name}, ${done} of ${steps.length} stores, lists ${
+        if (wipe) words.fill(0, W_FREE_GRANULES, controlWords(heap));
+        const where = `${c.name}, ${done} of ${steps.length} stores, control block ${
           wipe ? "wiped" : "stale"
         }`;
+        const problems = heap.rebuild();
+        if (!wipe && (done === 0 || done === steps.length)) assert.deepEqual(problems, [], where);
         assert.deepEqual(heap.verify(), [], where);
         // Before the commit store nothing happened; after it, the operation did.
-        const expected = done <= commit
-          ? [...Tlsf.attach(before, 0, before.byteLength).blocks()]
-          : realBlocks;
-        assert.deepEqual([...heap.blocks()], expected, where);
+        assert.deepEqual([...heap.blocks()], done <= commit ? beforeBlocks : realBlocks, where);
         at.forEach((a, i) => {
           if (i === target || isFree(i)) return;
           assert.ok(intact(buffer, a, heap.usableSize(a), i + 1), `${where}: block ${i} intact`);
@@ -877,32 +1253,64 @@ test("Tlsf.rebuild turns the rest of the region into one free block after a corr
   fill(buffer, a, 64, 1);
   const words = wordsOf(buffer, heap);
   words[sizeWord(heap, b)] = 0;
-  assert.match(heap.verify()[0]!, /has a size of 0 granules/);
+  assert.match(heap.verify()[0]!, /^Block at offset \d+ has a size of 0 granules/);
   const problems = heap.rebuild();
   assert.ok(
     problems.some((p) =>
       p ===
-        `The ${heap.offset + heap.length - 8 - (b - 8)} bytes from offset ${
-          b - 8
+        `The ${heap.offset + heap.length - 4 - (b - 4)} bytes from offset ${
+          b - 4
         } became one free block (their contents are lost)`
     ),
     problems.join("\n"),
   );
   assert.deepEqual(heap.verify(), []);
-  expectBlocks(heap, [[a, 64, false], [b, heap.maxSize - 72, true]]);
+  expectBlocks(heap, [[a, 64, false], [b, heap.maxSize - 68, true]]);
   assert.ok(intact(buffer, a, 64, 1));
   // c's stale header now lies inside a free block: the cheap checks of free() cannot tell it
   // from a live block, so the layer above must forget blocks that rebuild() reports lost.
   void c;
-  // A size that overshoots the region by a single granule: the previous block absorbs it.
-  heap.reset();
-  const x = heap.alloc(64);
-  const y = heap.alloc(heap.maxSize - 72 - 8);
-  assert.equal(heap.stats().freeBlocks, 0);
-  words[sizeWord(heap, y)] = words[sizeWord(heap, y)]! - 4;
-  heap.rebuild();
-  assert.deepEqual(heap.verify(), []);
-  expectBlocks(heap, [[x, 64, false], [y, heap.maxSize - 72, false]]);
+  // A size that overshoots the region by less than a smallest block (1 to 3 granules): the
+  // block before the rest, used or free, absorbs it.
+  for (const short of [1, 2, 3]) {
+    for (const free of [false, true]) {
+      heap.reset();
+      const x = heap.alloc(64);
+      const y = heap.alloc(heap.maxSize - 68 - 12); // the 3-granule remainder stays in y
+      assert.equal(heap.stats().freeBlocks, 0);
+      assert.equal(heap.usableSize(y), heap.maxSize - 68);
+      if (free) heap.free(y);
+      words[sizeWord(heap, y)] = words[sizeWord(heap, y)]! - 4 * short;
+      const where = `${short} granules short, y ${free ? "free" : "used"}`;
+      const fixed = heap.rebuild();
+      assert.ok(
+        fixed.includes(
+          `The last ${4 * short} bytes at offset ${
+            heap.offset + heap.length - 4 - 4 * short
+          } were joined to the block before them`,
+        ),
+        `${where}: ${fixed.join("\n")}`,
+      );
+      assert.deepEqual(heap.verify(), [], where);
+      expectBlocks(heap, [[x, 64, false], [y, heap.maxSize - 68, free]]);
+      assert.equal(heap.stats().free, free ? heap.maxSize - 68 : 0, where);
+    }
+  }
+});
+
+test("Tlsf.verify names the bounds a block size must keep when the walk stops at a header", () => {
+  const { buffer, heap } = emptyHeap();
+  heap.alloc(64);
+  const b = heap.alloc(64);
+  const words = wordsOf(buffer, heap);
+  const room = (heap.offset + heap.length - b) / 4; // granules from b's header to the sentinel
+  for (const size of [0, 3, room + 1]) {
+    words[sizeWord(heap, b)] = size * 4;
+    assert.equal(
+      heap.verify()[0],
+      `Block at offset ${b} has a size of ${size} granules, outside ${MIN_BLOCK}..${room} (the walk stops there)`,
+    );
+  }
 });
 
 test("Tlsf.verify and Tlsf.rebuild survive random byte flips", () => {
@@ -939,11 +1347,20 @@ test("Tlsf.rebuild leaves a consistent heap unchanged", () => {
 // ---------------------------------------------------------------------------------------------
 // Large regions
 
-test("Tlsf formats and uses a 4 GiB region", () => {
+test("Tlsf formats and uses a region of TLSF_MAX_LENGTH bytes at the end of a 4 GiB buffer", () => {
   const length = 2 ** 32;
   const buffer = new ArrayBuffer(length);
-  const heap = Tlsf.format(buffer, 0, length);
-  assert.equal(heap.length, length);
+  assert.equal(TLSF_MAX_LENGTH, length - 4, "2^30 - 1 granules: the size word's 30 bits");
+  assert.throws(() => Tlsf.format(buffer, 0, length), {
+    name: "RangeError",
+    message:
+      `Cannot format a heap of ${length} bytes: the largest heap is ${TLSF_MAX_LENGTH} bytes`,
+  });
+  const heap = Tlsf.format(buffer, 4, TLSF_MAX_LENGTH);
+  assert.equal(heap.length, TLSF_MAX_LENGTH);
+  assert.equal(controlWords(heap), 10 + 33 * 26, "26 first levels");
+  assert.equal(heap.stats().overhead, 3472 + 2 * TLSF_HEADER_SIZE);
+  assert.equal(heap.maxSize, TLSF_MAX_LENGTH - heap.stats().overhead);
   const small = heap.alloc(100);
   const huge = heap.alloc(heap.maxSize - 200);
   assert.notEqual(huge, NO_ROOM);
@@ -955,8 +1372,10 @@ test("Tlsf formats and uses a 4 GiB region", () => {
   heap.free(huge);
   assert.equal(heap.stats().freeBlocks, 1);
   assert.equal(heap.alloc(heap.maxSize), small);
+  assert.equal(small + heap.maxSize, length - 4, "the payload runs up to the sentinel");
+  new Uint8Array(buffer, length - 12, 8).fill(0xff);
   assert.deepEqual(heap.rebuild(), []);
-  assert.deepEqual(Tlsf.attach(buffer, 0, length).verify(), []);
+  assert.deepEqual(Tlsf.attach(buffer, 4, TLSF_MAX_LENGTH).verify(), []);
 });
 
 let maxBuffer: ArrayBuffer | undefined;
@@ -966,17 +1385,17 @@ try {
   maxBuffer = undefined;
 }
 test(
-  "Tlsf formats and uses a region of TLSF_MAX_LENGTH bytes (if the runtime can allocate one)",
+  "Tlsf.alloc finds half of a TLSF_MAX_LENGTH heap by the fallback scan of its own class (if the runtime can allocate one)",
   () => {
     const buffer = maxBuffer!;
     maxBuffer = undefined;
     const heap = Tlsf.format(buffer, 0, TLSF_MAX_LENGTH);
     assert.equal(heap.maxSize, TLSF_MAX_LENGTH - heap.stats().overhead);
-    const a = heap.alloc(2 ** 32);
-    const b = heap.alloc(2 ** 32 - 2 ** 20); // only the fallback scan of its own class finds it
+    const a = heap.alloc(2 ** 31);
+    const b = heap.alloc(2 ** 31 - 2 ** 20); // only the fallback scan of its own class finds it
     const c = heap.alloc(8);
     assert.ok(a !== NO_ROOM && b !== NO_ROOM && c !== NO_ROOM);
-    assert.ok(c > 2 ** 33 - 2 ** 20);
+    assert.ok(c > 2 ** 32 - 2 ** 20);
     new Uint8Array(buffer, c, 8).fill(1);
     heap.free(b);
     assert.deepEqual(heap.verify(), []);
