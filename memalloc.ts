@@ -4,7 +4,15 @@
  *
  * @module
  */
-import { decodeValue, encodeValue, KIND_BYTES, KIND_CBOR, KIND_STRING } from "./allocator/codec.ts";
+import {
+  decodeNumber,
+  decodeValue,
+  encodeValue,
+  KIND_BYTES,
+  KIND_CBOR,
+  KIND_NUMBER,
+  KIND_STRING,
+} from "./allocator/codec.ts";
 import {
   LAYOUT_VERSION,
   MAGIC,
@@ -97,7 +105,7 @@ export interface MemallocStats extends StoreStats {
 /** What is known of one entry without reading its value. */
 export interface MemallocEntryInfo {
   /** How the value is stored: raw text, raw bytes, or CBOR for anything else. */
-  kind: "string" | "bytes" | "cbor";
+  kind: "string" | "bytes" | "number" | "cbor";
   /** Stored size of the value in bytes. */
   size: number;
   /** When the name was first written (ms since the epoch); kept across overwrites. */
@@ -125,6 +133,7 @@ const KIND_NAMES: Record<number, MemallocEntryInfo["kind"]> = {
   [KIND_STRING]: "string",
   [KIND_BYTES]: "bytes",
   [KIND_CBOR]: "cbor",
+  [KIND_NUMBER]: "number",
 };
 const OPTION_KEYS = new Set(["maxMemory", "autoclean", "mode", "trust", "lock", "lockTimeout"]);
 const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
@@ -174,7 +183,7 @@ function readValue(
   bytes: Uint8Array,
   start: number,
   end: number,
-): string | Uint8Array | Cbor {
+): string | number | Uint8Array | Cbor {
   if (kind === KIND_STRING) {
     const length = end - start;
     // Longer strings are copied into a buffer of their own, so the scratch stays small.
@@ -187,12 +196,92 @@ function readValue(
     );
   }
   if (kind === KIND_BYTES) return copyBytes(bytes, start, end);
+  if (kind === KIND_NUMBER) return decodeNumber(bytes, start, end);
   return new Cbor(kind, bytes.slice(start, end));
 }
 
 /** CBOR bytes copied out of the segment, decoded only once the read is known to be whole. */
 class Cbor {
   constructor(readonly kind: number, readonly bytes: Uint8Array) {}
+}
+
+/** What {@linkcode Memalloc.write} takes besides the name and the value. */
+export interface MemallocWriteOptions {
+  /**
+   * Write only when the entry's version is this one (see {@linkcode MemallocEntryInfo.version}),
+   * or, with `null`, only when there is no entry: a compare-and-set that several processes can
+   * race on, exactly one winning. Otherwise `write` returns `false` and changes nothing.
+   */
+  ifVersion?: number | null;
+}
+
+/** What {@linkcode Memalloc.delete} takes besides the name. */
+export interface MemallocDeleteOptions {
+  /** Delete only when the entry's version is this one; otherwise return `false`. */
+  ifVersion?: number;
+}
+
+/** What {@linkcode Memalloc.increment} takes besides the name and the delta. */
+export interface MemallocIncrementOptions {
+  /** The value a missing name starts from before `delta` is added (default 0). */
+  initial?: number;
+}
+
+const WRITE_OPTION_KEYS = new Set(["ifVersion"]);
+const DELETE_OPTION_KEYS = new Set(["ifVersion"]);
+const INCREMENT_OPTION_KEYS = new Set(["initial"]);
+
+/** Throws a `TypeError` unless `options` is an object with only `keys`. */
+function checkOptionKeys(options: unknown, verb: string, keys: Set<string>): void {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new TypeError(`The options of ${verb}() must be an object, got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!keys.has(key)) {
+      throw new TypeError(
+        `Unknown option "${key}" for ${verb}(): the options are ${[...keys].join(", ")}`,
+      );
+    }
+  }
+}
+
+/** The `ifVersion` of write or delete options, checked: a version, `null` (write only), or absent. */
+function checkVersionOption(
+  options: MemallocWriteOptions | MemallocDeleteOptions,
+  verb: string,
+  keys: Set<string>,
+  allowNull: boolean,
+): number | null | undefined {
+  checkOptionKeys(options, verb, keys);
+  const version: unknown = options.ifVersion;
+  if (version === undefined || (version === null && allowNull)) return version;
+  if (typeof version !== "number") {
+    throw new TypeError(
+      `ifVersion must be a version number${allowNull ? " or null" : ""}, got ${describe(version)}`,
+    );
+  }
+  if (!Number.isSafeInteger(version) || version < 0) {
+    throw new RangeError(`ifVersion must be a whole number from 0 to 2^53 - 1, got ${version}`);
+  }
+  return version;
+}
+
+/** Throws unless `value` is a finite number; returns it. */
+function checkFinite(value: unknown, what: string, name: string): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot increment "${name}": ${what} must be a number, got ${describe(value)}`,
+    );
+  }
+  if (!Number.isFinite(value)) {
+    throw new RangeError(`Cannot increment "${name}": ${what} must be finite, got ${value}`);
+  }
+  return value;
+}
+
+/** The reader of `has`: an entry is there. */
+function present(): boolean {
+  return true;
 }
 
 type CheckedOptions =
@@ -389,7 +478,10 @@ export class Memalloc {
    * oldest-written entries are evicted until usage is at the watermark and the value fits.
    *
    * @param name Entry name: a non-empty string of at most 250 UTF-8 bytes.
-   * @param value A string, a `Uint8Array`, or any value cbor-x can encode.
+   * @param value A string, a `Uint8Array`, a number, or any value cbor-x can encode.
+   * @param options `ifVersion`: write only over that version of the entry (`null`: only when
+   * there is none); see {@linkcode MemallocWriteOptions}.
+   * @returns Whether the value was written: always `true` without `ifVersion`.
    * @throws {TypeError} For a bad name, or a value that cannot be stored (a function, a
    * symbol, `undefined`, ...); nothing is written.
    * @throws {RangeError} For a name too long, or a value too large for the store even when
@@ -409,11 +501,154 @@ export class Memalloc {
    * Memalloc.unlink(name);
    * ```
    */
-  write(name: string, value: unknown): void {
+  write(name: string, value: unknown, options?: MemallocWriteOptions): boolean {
     const store = this.#open();
+    const ifVersion = options === undefined
+      ? undefined
+      : checkVersionOption(options, "write", WRITE_OPTION_KEYS, true);
     // The segment's size bounds the walk over the value: no value larger than it can be stored.
     const { kind, bytes } = encodeValue(value, this.maxMemory);
-    store.write(name, kind, bytes);
+    return store.write(name, kind, bytes, ifVersion);
+  }
+
+  /**
+   * Writes a value only when the name has none: the first of any number of processes that add
+   * one name at once wins, the others get `false`.
+   *
+   * @param name Entry name.
+   * @param value The value, as for {@linkcode Memalloc.write}.
+   * @returns Whether the value was written.
+   * @throws {TypeError} For a bad name or a value that cannot be stored.
+   * @throws {RangeError} As {@linkcode Memalloc.write} does.
+   * @throws {MemallocError} When the store is closed or its lock fails.
+   *
+   * @example Take a job once
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * console.log(store.add("job:7", "worker-1"), store.add("job:7", "worker-2")); // true false
+   * console.log(store.read("job:7")); // worker-1
+   * Memalloc.unlink(name);
+   * ```
+   */
+  add(name: string, value: unknown): boolean {
+    const store = this.#open();
+    const { kind, bytes } = encodeValue(value, this.maxMemory);
+    return store.write(name, kind, bytes, null);
+  }
+
+  /**
+   * Adds `delta` to the number stored under a name, atomically across every process of every
+   * runtime: concurrent increments all count. A missing name starts at `initial`. Numbers are
+   * float64, so integers stay exact up to 2^53. Each increment is a write: a new version, and
+   * the entry becomes the newest in write order.
+   *
+   * @param name Entry name.
+   * @param delta What to add (default 1; negative to subtract), a finite number.
+   * @param options `initial`: the value a missing name starts from (default 0).
+   * @returns The new value.
+   * @throws {TypeError} For a bad name, a `delta` or `initial` that is not a number, or an entry
+   * that holds something else than a number (it is left unchanged).
+   * @throws {RangeError} For a `delta` or `initial` that is not finite, or a result that is not.
+   * @throws {MemallocError} When the store is closed or its lock fails.
+   *
+   * @example Count page views from many processes
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.increment("views");
+   * console.log(store.increment("views", 10)); // 11
+   * console.log(store.increment("stock", -1, { initial: 5 })); // 4
+   * Memalloc.unlink(name);
+   * ```
+   */
+  increment(name: string, delta: number = 1, options?: MemallocIncrementOptions): number {
+    const store = this.#open();
+    checkFinite(delta, "delta", name);
+    let initial = 0;
+    if (options !== undefined) {
+      checkOptionKeys(options, "increment", INCREMENT_OPTION_KEYS);
+      if (options.initial !== undefined) initial = checkFinite(options.initial, "initial", name);
+    }
+    return store.increment(name, delta, initial, KIND_NUMBER);
+  }
+
+  /**
+   * Reads, changes and writes one entry as one step: `change` gets the current value
+   * (`undefined` when there is none) and returns the new one (`undefined` deletes the entry).
+   * It runs while this process holds the store's lock, so no other process's write comes in
+   * between, and none is lost; but every writer of the store, in every process, waits for it:
+   * keep it short and synchronous. A `change` that throws changes nothing, and its error
+   * reaches the caller. A call on the same store from inside `change` throws
+   * `ERR_MEMALLOC_REENTRANT`.
+   *
+   * @param name Entry name.
+   * @param change Computes the new value from the current one.
+   * @returns The value now stored (`undefined` when there is none).
+   * @throws {TypeError} For a bad name, a `change` that is not a function, or a result that
+   * cannot be stored; whatever `change` throws.
+   * @throws {RangeError} For a result too large for the store.
+   * @throws {MemallocError} `ERR_MEMALLOC_REENTRANT` for a call on the store from inside
+   * `change`; when the store is closed or its lock fails.
+   *
+   * @example Append to a list that several processes share
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.update<string[]>("log", (list = []) => [...list, "started"]);
+   * console.log(store.update<string[]>("log", (list = []) => [...list, "ready"])); // [ "started", "ready" ]
+   * Memalloc.unlink(name);
+   * ```
+   */
+  update<T = unknown>(
+    name: string,
+    change: (current: T | undefined) => T | undefined,
+  ): T | undefined {
+    const store = this.#open();
+    if (typeof change !== "function") {
+      throw new TypeError(
+        `Cannot update "${String(name)}": change must be a function, got ${typeof change}`,
+      );
+    }
+    let result: T | undefined;
+    store.update(name, (current) => {
+      const old = current === undefined
+        ? undefined
+        : this.#decode<T>(name, current.kind, current.bytes);
+      result = change(old);
+      if (result === undefined) return current === undefined ? undefined : null;
+      return encodeValue(result, this.maxMemory);
+    });
+    return result;
+  }
+
+  /**
+   * Whether the store holds a value under a name (without reading it).
+   *
+   * @param name Entry name.
+   * @returns `true` when there is one.
+   * @throws {TypeError} For a bad name.
+   * @throws {MemallocError} When the store is closed.
+   *
+   * @example Check before a costly computation
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.write("report", "ready");
+   * console.log(store.has("report"), store.has("other")); // true false
+   * Memalloc.unlink(name);
+   * ```
+   */
+  has(name: string): boolean {
+    return this.#open().read(name, present) === true;
   }
 
   /**
@@ -444,8 +679,13 @@ export class Memalloc {
   read<T = unknown>(name: string): T | undefined {
     const value = this.#open().read(name, readValue);
     if (!(value instanceof Cbor)) return value as T | undefined;
+    return this.#decode<T>(name, value.kind, value.bytes);
+  }
+
+  /** Decodes a stored value; bytes that do not decode are a damaged segment. */
+  #decode<T>(name: string, kind: number, bytes: Uint8Array): T {
     try {
-      return decodeValue(value.kind, value.bytes) as T;
+      return decodeValue(kind, bytes) as T;
     } catch (error) {
       // encodeValue wrote these bytes: if they do not decode, the segment was damaged.
       throw new MemallocError(
@@ -461,8 +701,10 @@ export class Memalloc {
    * Removes an entry.
    *
    * @param name Entry name.
-   * @returns Whether there was such an entry.
-   * @throws {TypeError} For a bad name.
+   * @param options `ifVersion`: delete only that version of the entry.
+   * @returns Whether an entry was deleted.
+   * @throws {TypeError} For a bad name or bad options.
+   * @throws {RangeError} For an `ifVersion` that is not a whole number from 0 to 2^53 - 1.
    * @throws {MemallocError} When the store is closed; `ERR_MEMALLOC_CORRUPT` when the
    * segment is damaged and still is after the repair this call runs.
    *
@@ -477,8 +719,11 @@ export class Memalloc {
    * Memalloc.unlink(name);
    * ```
    */
-  delete(name: string): boolean {
-    return this.#open().delete(name);
+  delete(name: string, options?: MemallocDeleteOptions): boolean {
+    const store = this.#open();
+    if (options === undefined) return store.delete(name);
+    const ifVersion = checkVersionOption(options, "delete", DELETE_OPTION_KEYS, false);
+    return store.delete(name, ifVersion ?? undefined);
   }
 
   /**
@@ -760,7 +1005,9 @@ export function defaultMemalloc(): Memalloc {
  * Writes a value in the default store; see {@linkcode Memalloc.write}.
  *
  * @param name Entry name: a non-empty string of at most 250 UTF-8 bytes.
- * @param value A string, a `Uint8Array`, or any value cbor-x can encode.
+ * @param value A string, a `Uint8Array`, a number, or any value cbor-x can encode.
+ * @param options `ifVersion`: write only over that version (`null`: only when there is none).
+ * @returns Whether the value was written: always `true` without `ifVersion`.
  * @throws {TypeError} For a bad name or a value that cannot be stored.
  * @throws {RangeError} For a name too long or a value too large for the store.
  *
@@ -779,8 +1026,111 @@ export function defaultMemalloc(): Memalloc {
  * memalloc.Memalloc.unlink(memalloc.defaultStoreName());
  * ```
  */
-export function write(name: string, value: unknown): void {
-  defaultMemalloc().write(name, value);
+export function write(name: string, value: unknown, options?: MemallocWriteOptions): boolean {
+  return defaultMemalloc().write(name, value, options);
+}
+
+/**
+ * Writes a value to the default store only when the name has none; see
+ * {@linkcode Memalloc.add}.
+ *
+ * @param name Entry name.
+ * @param value The value.
+ * @returns Whether the value was written.
+ * @throws {TypeError} For a bad name or a value that cannot be stored.
+ *
+ * @example Claim a name once
+ * ```ts
+ * import * as memalloc from "./mod.ts";
+ *
+ * // This example's own store; without this line the functions use "default" (or $MEMALLOC_STORE).
+ * memalloc.setDefaultStore(`doc-${crypto.randomUUID()}`, { maxMemory: 1 << 20 });
+ * console.log(memalloc.add("leader", process.pid), memalloc.add("leader", 0)); // true false
+ * memalloc.Memalloc.unlink(memalloc.defaultStoreName());
+ * ```
+ */
+export function add(name: string, value: unknown): boolean {
+  return defaultMemalloc().add(name, value);
+}
+
+/**
+ * Adds to a number in the default store, atomically across processes; see
+ * {@linkcode Memalloc.increment}.
+ *
+ * @param name Entry name.
+ * @param delta What to add (default 1).
+ * @param options `initial`: the value a missing name starts from (default 0).
+ * @returns The new value.
+ * @throws {TypeError} For a bad name or delta, or an entry that is not a number.
+ * @throws {RangeError} For a delta, initial value or result that is not finite.
+ *
+ * @example Count requests
+ * ```ts
+ * import * as memalloc from "./mod.ts";
+ *
+ * // This example's own store; without this line the functions use "default" (or $MEMALLOC_STORE).
+ * memalloc.setDefaultStore(`doc-${crypto.randomUUID()}`, { maxMemory: 1 << 20 });
+ * memalloc.increment("requests");
+ * console.log(memalloc.increment("requests")); // 2
+ * memalloc.Memalloc.unlink(memalloc.defaultStoreName());
+ * ```
+ */
+export function increment(
+  name: string,
+  delta?: number,
+  options?: MemallocIncrementOptions,
+): number {
+  return defaultMemalloc().increment(name, delta, options);
+}
+
+/**
+ * Reads, changes and writes one entry of the default store as one step; see
+ * {@linkcode Memalloc.update}.
+ *
+ * @param name Entry name.
+ * @param change Computes the new value from the current one (`undefined` deletes).
+ * @returns The value now stored.
+ * @throws {TypeError} For a bad name; whatever `change` throws.
+ * @throws {MemallocError} `ERR_MEMALLOC_REENTRANT` for a memalloc call on the store inside
+ * `change`.
+ *
+ * @example Keep the highest score
+ * ```ts
+ * import * as memalloc from "./mod.ts";
+ *
+ * // This example's own store; without this line the functions use "default" (or $MEMALLOC_STORE).
+ * memalloc.setDefaultStore(`doc-${crypto.randomUUID()}`, { maxMemory: 1 << 20 });
+ * memalloc.update<number>("best", (best = 0) => Math.max(best, 42));
+ * console.log(memalloc.update<number>("best", (best = 0) => Math.max(best, 7))); // 42
+ * memalloc.Memalloc.unlink(memalloc.defaultStoreName());
+ * ```
+ */
+export function update<T = unknown>(
+  name: string,
+  change: (current: T | undefined) => T | undefined,
+): T | undefined {
+  return defaultMemalloc().update<T>(name, change);
+}
+
+/**
+ * Whether the default store holds a value under a name; see {@linkcode Memalloc.has}.
+ *
+ * @param name Entry name.
+ * @returns `true` when there is one.
+ * @throws {TypeError} For a bad name.
+ *
+ * @example Check for a name
+ * ```ts
+ * import * as memalloc from "./mod.ts";
+ *
+ * // This example's own store; without this line the functions use "default" (or $MEMALLOC_STORE).
+ * memalloc.setDefaultStore(`doc-${crypto.randomUUID()}`, { maxMemory: 1 << 20 });
+ * console.log(memalloc.has("config")); // false
+ * memalloc.Memalloc.unlink(memalloc.defaultStoreName());
+ * ```
+ */
+export function has(name: string): boolean {
+  return defaultMemalloc().has(name);
 }
 
 /**

@@ -40,16 +40,22 @@
  * @module
  */
 export {
+  add,
   clean,
   DEFAULT_AUTOCLEAN,
   DEFAULT_MAX_MEMORY,
   DEFAULT_STORE,
   defaultMemalloc,
   defaultStoreName,
+  has,
+  increment,
   Memalloc,
+  type MemallocDeleteOptions,
   type MemallocEntryInfo,
+  type MemallocIncrementOptions,
   type MemallocOptions,
   type MemallocStats,
+  type MemallocWriteOptions,
   purge,
   read,
   remove,
@@ -57,6 +63,7 @@ export {
   setDefaultStore,
   stats,
   STORE_ENV,
+  update,
   write,
 } from "./memalloc.ts";
 export type { MemallocTrust } from "./ffi/segment.ts";

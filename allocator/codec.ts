@@ -95,17 +95,34 @@ export const KIND_BYTES = 2;
 /**
  * The kind of every other value: the bytes are CBOR written by cbor-x.
  *
- * @example A number is stored as CBOR
+ * @example An array is stored as CBOR
  * ```ts
  * import assert from "node:assert/strict";
  * import { encodeValue, KIND_CBOR } from "./codec.ts";
  *
- * const { kind, bytes } = encodeValue(1);
+ * const { kind, bytes } = encodeValue([1]);
  * assert.equal(kind, KIND_CBOR);
- * assert.deepStrictEqual([...bytes], [0x01]);
+ * assert.deepStrictEqual([...bytes], [0x81, 0x01]);
  * ```
  */
 export const KIND_CBOR = 3;
+/**
+ * The kind of a number value: the bytes are its IEEE 754 float64, little-endian (8 bytes), so
+ * that `increment` adds to it in place of a decode and an encode. Every number, `-0` and `NaN`
+ * included, reads back exactly.
+ *
+ * @example A number is stored as its 8 bytes
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeValue, encodeValue, KIND_NUMBER } from "./codec.ts";
+ *
+ * const { kind, bytes } = encodeValue(1.5);
+ * assert.equal(kind, KIND_NUMBER);
+ * assert.equal(bytes.length, 8);
+ * assert.equal(decodeValue(kind, bytes), 1.5);
+ * ```
+ */
+export const KIND_NUMBER = 4;
 
 /**
  * The deepest nesting {@linkcode encodeValue} accepts: a value inside more objects (arrays,
@@ -129,7 +146,7 @@ export const MAX_DEPTH = 256;
 
 /** What {@linkcode encodeValue} returns. */
 export interface EncodedValue {
-  /** {@linkcode KIND_STRING}, {@linkcode KIND_BYTES} or {@linkcode KIND_CBOR}. */
+  /** {@linkcode KIND_STRING}, {@linkcode KIND_BYTES}, {@linkcode KIND_CBOR} or {@linkcode KIND_NUMBER}. */
   kind: number;
   /**
    * The bytes to store: the caller's own `Uint8Array` (for {@linkcode KIND_BYTES}), or a view
@@ -275,6 +292,10 @@ export function encodeValue(value: unknown, maxBytes: number = Infinity): Encode
         : new Uint8Array(value.buffer, value.byteOffset, value.byteLength),
     };
   }
+  if (typeof value === "number") {
+    numberScratch[0] = value;
+    return { kind: KIND_NUMBER, bytes: numberBytes };
+  }
   if (value === undefined) throw toError(UNDEFINED, []);
   return { kind: KIND_CBOR, bytes: encodeCbor(value, maxBytes) };
 }
@@ -333,12 +354,46 @@ export function decodeValue(kind: number, bytes: Uint8Array): unknown {
       return bytes.constructor === Uint8Array ? bytes.slice() : new Uint8Array(bytes);
     case KIND_CBOR:
       return decodeCbor(bytes);
+    case KIND_NUMBER:
+      return decodeNumber(bytes, 0, bytes.length);
     default:
       throw new RangeError(
         `Cannot decode a value of kind ${kind}: the kinds are ${KIND_STRING} (string), ` +
-          `${KIND_BYTES} (bytes) and ${KIND_CBOR} (CBOR)`,
+          `${KIND_BYTES} (bytes), ${KIND_CBOR} (CBOR) and ${KIND_NUMBER} (number)`,
       );
   }
+}
+
+/** The float64 that numbers are encoded into and decoded from, and its bytes. */
+const numberScratch = new Float64Array(1);
+const numberBytes = new Uint8Array(numberScratch.buffer);
+
+/**
+ * The number stored as `bytes[start..end)` (kind {@linkcode KIND_NUMBER}). The bytes are copied
+ * first, so they may be a view of the shared segment.
+ *
+ * @param bytes Bytes holding the value.
+ * @param start Its first byte.
+ * @param end The byte after its last.
+ * @returns The number.
+ * @throws {TypeError} When the value is not 8 bytes long.
+ *
+ * @example Decode a number in the middle of a buffer
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeNumber } from "./codec.ts";
+ *
+ * const bytes = new Uint8Array(10);
+ * new DataView(bytes.buffer).setFloat64(1, -0.5, true);
+ * assert.equal(decodeNumber(bytes, 1, 9), -0.5);
+ * ```
+ */
+export function decodeNumber(bytes: Uint8Array, start: number, end: number): number {
+  if (end - start !== 8) {
+    throw new TypeError(`Cannot decode a stored number of ${end - start} bytes: it must have 8`);
+  }
+  numberBytes.set(bytes.subarray(start, end));
+  return numberScratch[0]!;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -203,6 +203,10 @@ function clampTime(ms: number): number {
   return ms >= 0 ? Math.min(Math.floor(ms), 2 ** 48 - 1) : 0;
 }
 
+/** The float64 that `increment` reads and writes, and its bytes. */
+const NUMBER = new Float64Array(1);
+const NUMBER_BYTES = new Uint8Array(NUMBER.buffer);
+
 /** Reads retry this many times before they take the lock. */
 const OPTIMISTIC_TRIES = 64;
 /** Hits and misses are counted locally and added to the shared counters every this many. */
@@ -273,6 +277,8 @@ export class Store {
   #epochTouched = false;
   #nameLength = 0;
   #nameHash = 0;
+  /** Whether an `update` callback is running: every call on the store then throws. */
+  #busy = false;
   #hits = 0;
   #misses = 0;
 
@@ -409,6 +415,7 @@ export class Store {
    * `#nameHash`. ASCII names (the common case) take one loop; others go through TextEncoder.
    */
   #key(name: string): void {
+    if (this.#busy) throw this.#reentrant();
     if (typeof name === "string") {
       const n = name.length;
       if (n > 0 && n <= MAX_NAME_BYTES) {
@@ -498,12 +505,10 @@ export class Store {
     const entry = this.#dir.find(this.#name, length, hash, this.#maxEntries + 8);
     if (entry === 0) return undefined;
     if (entry < 0) return RETRY;
-    const u32 = this.#u32;
-    const tag = u32[entry >>> 2]!;
+    const tag = this.#u32[entry >>> 2]!;
     const start = entry + ENTRY_HEADER_BYTES + length;
     // The value runs to the block's end (its size word, just before the entry) less the slack.
-    const end = entry + (u32[(entry >>> 2) - 1]! >>> 2) * 4 - 4 -
-      ((tag >>> TAG_SLACK_SHIFT) & TAG_SLACK_MASK);
+    const end = this.#valueEnd(entry, tag);
     if (end < start || end > this.#heapEnd) return RETRY;
     try {
       return reader((tag >>> TAG_KIND_SHIFT) & TAG_KIND_MASK, this.#u8, start, end, entry);
@@ -558,7 +563,7 @@ export class Store {
    * @throws {RangeError} For a name too long, or a value that cannot fit even in an empty
    * store; nothing is evicted then.
    */
-  write(name: string, kind: number, value: Uint8Array): void {
+  write(name: string, kind: number, value: Uint8Array, ifVersion?: number | null): boolean {
     this.#key(name);
     const length = this.#nameLength;
     const hash = this.#nameHash;
@@ -572,10 +577,153 @@ export class Store {
           } bytes with this name)`,
         );
       }
+      if (ifVersion !== undefined && !this.#versionIs(length, hash, ifVersion)) return false;
       this.#mutate(() => this.#write(length, hash, kind, value, need));
+      return true;
     } finally {
       this.#unlock();
     }
+  }
+
+  /**
+   * Whether the entry of the current name has version `version` (`null`: whether there is
+   * none). Lock held.
+   */
+  #versionIs(length: number, hash: number, version: number | null): boolean {
+    const entry = this.#find(length, hash);
+    return version === null ? entry === 0 : entry !== 0 && this.#versionOf(entry) === version;
+  }
+
+  /** The entry of the current name, or 0; a broken chain is repaired first. Lock held. */
+  #find(length: number, hash: number): number {
+    let entry = this.#dir.find(this.#name, length, hash, this.#walkLimit());
+    if (entry < 0) {
+      this.#repairOrReset();
+      entry = this.#dir.find(this.#name, length, hash, this.#walkLimit());
+      if (entry < 0) throw corruptError(this.#label, "a directory chain is broken after a repair");
+    }
+    return entry;
+  }
+
+  /**
+   * Adds `delta` to the number stored under `name` (kind `numberKind`, 8 bytes of float64),
+   * or writes `initial + delta` when there is none, as one step under the lock: concurrent
+   * increments from any number of processes all count. The new value is a new version.
+   *
+   * @returns The new value.
+   * @throws {TypeError} For a bad name, or when the entry holds something other than a number
+   * (it is left unchanged).
+   */
+  increment(name: string, delta: number, initial: number, numberKind: number): number {
+    this.#key(name);
+    const length = this.#nameLength;
+    const hash = this.#nameHash;
+    const need = ENTRY_HEADER_BYTES + length + 8;
+    this.#lockExclusive();
+    try {
+      const entry = this.#find(length, hash);
+      let value = initial + delta;
+      if (entry !== 0) {
+        const tag = this.#u32[entry >>> 2]!;
+        const start = entry + ENTRY_HEADER_BYTES + length;
+        const end = this.#valueEnd(entry, tag);
+        if (((tag >>> TAG_KIND_SHIFT) & TAG_KIND_MASK) !== numberKind || end - start !== 8) {
+          throw new TypeError(
+            `Cannot increment "${name}": it holds a value that is not a number; write a number or delete it first`,
+          );
+        }
+        NUMBER_BYTES.set(this.#u8.subarray(start, end));
+        value = NUMBER[0]! + delta;
+      }
+      if (!Number.isFinite(value)) {
+        throw new RangeError(
+          `Cannot increment "${name}": the result ${value} is not a finite number`,
+        );
+      }
+      NUMBER[0] = value;
+      this.#mutate(() => this.#write(length, hash, numberKind, NUMBER_BYTES, need));
+      return value;
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /**
+   * Reads, computes and writes one entry as one step: under the lock, `compute` gets the
+   * current value's kind and bytes (a private copy; `undefined` when there is none) and returns
+   * what to store (`null`: delete the entry, `undefined`: leave it as it is). Every other writer
+   * of the store waits while `compute` runs; a `compute` that throws changes nothing. A call on
+   * this store from inside `compute` throws `ERR_MEMALLOC_REENTRANT`.
+   *
+   * @returns Whether the store changed.
+   * @throws {TypeError} For a bad name; whatever `compute` throws.
+   * @throws {RangeError} When the new value cannot fit even in an empty store.
+   */
+  update(
+    name: string,
+    compute: (current: { kind: number; bytes: Uint8Array } | undefined) =>
+      | { kind: number; bytes: Uint8Array }
+      | null
+      | undefined,
+  ): boolean {
+    this.#key(name);
+    this.#lockExclusive();
+    try {
+      const length = this.#nameLength;
+      const hash = this.#nameHash;
+      const entry = this.#find(length, hash);
+      let current: { kind: number; bytes: Uint8Array } | undefined;
+      if (entry !== 0) {
+        const tag = this.#u32[entry >>> 2]!;
+        const start = entry + ENTRY_HEADER_BYTES + length;
+        current = {
+          kind: (tag >>> TAG_KIND_SHIFT) & TAG_KIND_MASK,
+          bytes: this.#u8.slice(start, this.#valueEnd(entry, tag)),
+        };
+      }
+      // The name's bytes stay in #name: a reentrant call, which could overwrite them, throws
+      // before it touches them.
+      this.#busy = true;
+      let next: { kind: number; bytes: Uint8Array } | null | undefined;
+      try {
+        next = compute(current);
+      } finally {
+        this.#busy = false;
+      }
+      if (next === undefined) return false;
+      if (next === null) {
+        if (entry === 0) return false;
+        this.#mutate((repaired) => {
+          const found = repaired
+            ? this.#dir.find(this.#name, length, hash, this.#walkLimit())
+            : entry;
+          if (found < 0) throw new Corrupt("a directory chain is broken");
+          if (found !== 0) {
+            this.#remove(found);
+            this.#countUp(ST_DELETES);
+          }
+        });
+        return true;
+      }
+      if (length + next.bytes.length > this.maxEntryBytes) {
+        throw new RangeError(
+          `Cannot update "${name}": ${next.bytes.length} bytes do not fit in the store even when empty (at most ${
+            this.maxEntryBytes - length
+          } bytes with this name)`,
+        );
+      }
+      const need = ENTRY_HEADER_BYTES + length + next.bytes.length;
+      this.#mutate(() => this.#write(length, hash, next.kind, next.bytes, need));
+      return true;
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  /** The end of an entry's value: its block's usable end less the slack. */
+  #valueEnd(entry: number, tag: number): number {
+    return entry + (this.#u32[(entry >>> 2) - 1]! >>> 2) * 4 - 4 -
+      ((tag >>> TAG_SLACK_SHIFT) & TAG_SLACK_MASK);
   }
 
   /** Most steps a walk of a bucket chain or of the write order may take. */
@@ -683,14 +831,15 @@ export class Store {
    * @returns Whether there was such an entry.
    * @throws {TypeError} For a bad name.
    */
-  delete(name: string): boolean {
+  delete(name: string, ifVersion?: number): boolean {
     this.#key(name);
     const length = this.#nameLength;
     const hash = this.#nameHash;
     this.#lockExclusive();
     try {
-      const entry = this.#dir.find(this.#name, length, hash, this.#walkLimit());
+      const entry = this.#find(length, hash);
       if (entry === 0) return false;
+      if (ifVersion !== undefined && this.#versionOf(entry) !== ifVersion) return false;
       return this.#mutate((repaired) => {
         // After a repair the entry may have moved or gone: look again.
         const found = repaired
@@ -861,7 +1010,16 @@ export class Store {
   // -------------------------------------------------------------------------------------------
   // Locking, the seqlock and crash repair
 
+  /** The error for a call on the store from inside an `update` callback. */
+  #reentrant(): MemallocError {
+    return new MemallocError(
+      `Cannot use store "${this.#label}" from inside its own update() callback: it holds the store's lock; compute the value from the callback's argument and return it`,
+      { code: "ERR_MEMALLOC_REENTRANT", store: this.#label },
+    );
+  }
+
   #lockExclusive(): void {
+    if (this.#busy) throw this.#reentrant();
     const ownerDied = this.#lock.lock(true) === true;
     if (ownerDied || this.#needsRepair()) this.#repairOrReset();
   }
@@ -1211,6 +1369,7 @@ export class Store {
    * @returns The problems found; empty when the store is consistent.
    */
   verify(): string[] {
+    if (this.#busy) throw this.#reentrant();
     this.#lock.lock(false);
     try {
       return this.#verify();
@@ -1329,6 +1488,7 @@ export class Store {
   /** Figures for the whole store, shared by all processes. */
   stats(): StoreStats {
     this.flushCounters();
+    if (this.#busy) throw this.#reentrant();
     this.#lock.lock(false);
     try {
       const heap = this.#heap.stats();

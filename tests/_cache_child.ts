@@ -1,0 +1,59 @@
+// A child process for cache_test.ts: `<command> <store> [args...]`; prints JSON lines.
+import { Memalloc } from "../mod.ts";
+import { say } from "./_child.ts";
+
+const argv = (globalThis as { process?: { argv: string[] } }).process!.argv.slice(2);
+const [command, storeName, ...args] = argv as [string, string, ...string[]];
+const MiB = 1 << 20;
+
+/** Waits until the start time the parent gave (ms since the epoch), so children race. */
+function waitUntil(at: number): void {
+  while (Date.now() < at) { /* spin: a sleep would let the first child finish first */ }
+}
+
+switch (command) {
+  case "increment": {
+    // <names> <count> <start-at> <every>: `count` increments spread over `names` names, a
+    // line after every `every` that returned (1: a parent that kills this process knows how
+    // many surely counted).
+    const [names, count, at, every] = args.map(Number) as [number, number, number, number];
+    using store = Memalloc.open(storeName, { maxMemory: 4 * MiB });
+    say({ ready: true });
+    waitUntil(at);
+    let done = 0;
+    for (let i = 0; i < count; i++) {
+      store.increment(`counter-${i % names}`);
+      done++;
+      if (done % every === 0) say({ done });
+    }
+    say({ done, finished: true });
+    break;
+  }
+  case "add": {
+    const [at] = args.map(Number) as [number];
+    using store = Memalloc.open(storeName, { maxMemory: MiB });
+    waitUntil(at);
+    say({ added: store.add("the-one", `${process.pid}`) });
+    break;
+  }
+  case "cas": {
+    // Every child reads the version its parent wrote, then writes over it at once.
+    const [version, at] = args.map(Number) as [number, number];
+    using store = Memalloc.open(storeName, { maxMemory: MiB });
+    waitUntil(at);
+    say({ won: store.write("cas", `${process.pid}`, { ifVersion: version }) });
+    break;
+  }
+  case "update": {
+    // <count>: `count` read-modify-write appends of this pid to one list.
+    const [count] = args.map(Number) as [number];
+    using store = Memalloc.open(storeName, { maxMemory: 4 * MiB });
+    for (let i = 0; i < count; i++) {
+      store.update<number[]>("list", (list = []) => [...list, process.pid]);
+    }
+    say({ done: count });
+    break;
+  }
+  default:
+    throw new Error(`Unknown command ${command}`);
+}

@@ -1,0 +1,383 @@
+import assert from "node:assert/strict";
+import * as memalloc from "../mod.ts";
+import { Memalloc, MemallocError } from "../mod.ts";
+import { test } from "./_harness.ts";
+import { run, RUNTIMES, start, uniqueName } from "./_spawn.ts";
+
+const MiB = 1 << 20;
+const lastJson = (stdout: string) => JSON.parse(stdout.trim().split("\n").at(-1)!);
+
+/** Opens a fresh store for one test and removes it afterwards. */
+async function withStore(
+  body: (store: Memalloc, name: string) => void | Promise<void>,
+  maxMemory = MiB,
+): Promise<void> {
+  const name = uniqueName("cache");
+  const store = Memalloc.open(name, { maxMemory });
+  try {
+    await body(store, name);
+  } finally {
+    store.close();
+    Memalloc.unlink(name);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Versions and conditional writes
+
+test("Memalloc.write with ifVersion writes only over that version and says whether it did", () =>
+  withStore((store) => {
+    assert.equal(store.write("a", "one"), true);
+    const v1 = store.info("a")!.version;
+    assert.equal(store.write("a", "stale", { ifVersion: v1 + 1 }), false);
+    assert.equal(store.read("a"), "one", "a refused write changes nothing");
+    assert.equal(store.info("a")!.version, v1);
+    assert.equal(store.write("a", "two", { ifVersion: v1 }), true);
+    assert.equal(store.read("a"), "two");
+    assert.ok(store.info("a")!.version > v1);
+    assert.equal(store.write("a", "three", { ifVersion: v1 }), false, "the old version is gone");
+    assert.equal(store.write("a", "over", { ifVersion: null }), false, "null: only when absent");
+    assert.equal(store.write("b", "new", { ifVersion: null }), true);
+    assert.equal(store.write("c", "x", { ifVersion: 0 }), false, "no entry has version 0");
+    assert.equal(store.has("c"), false);
+  }));
+
+test("Memalloc.write and Memalloc.delete refuse bad options with a TypeError or RangeError, changing nothing", () =>
+  withStore((store) => {
+    store.write("a", "kept");
+    const version = store.info("a")!.version;
+    const bad: Array<[unknown, ErrorConstructor, RegExp]> = [
+      [{ ifVersion: "1" }, TypeError, /ifVersion must be a version number or null, got "1"/],
+      [{ ifVersion: -1 }, RangeError, /ifVersion must be a whole number from 0 to 2\^53 - 1/],
+      [{ ifVersion: 1.5 }, RangeError, /got 1.5/],
+      [{ ifVersion: 2 ** 53 }, RangeError, /whole number/],
+      [
+        { ifversion: 1 },
+        TypeError,
+        /Unknown option "ifversion" for write\(\): the options are ifVersion/,
+      ],
+      [{ ttl: 1000 }, TypeError, /Unknown option "ttl"/],
+      [null, TypeError, /The options of write\(\) must be an object, got null/],
+      ["x", TypeError, /must be an object/],
+    ];
+    for (const [options, type, message] of bad) {
+      assert.throws(() => store.write("a", "changed", options as never), (error: Error) => {
+        assert.ok(error instanceof type, `${error}`);
+        assert.match(error.message, message);
+        return true;
+      });
+    }
+    assert.throws(() => store.delete("a", { ifVersion: null } as never), /got null/);
+    assert.throws(() => store.delete("a", { ifVersion: -2 }), RangeError);
+    assert.equal(store.read("a"), "kept");
+    assert.equal(store.info("a")!.version, version);
+  }));
+
+test("Memalloc.delete with ifVersion deletes only that version", () =>
+  withStore((store) => {
+    store.write("a", 1);
+    const version = store.info("a")!.version;
+    assert.equal(store.delete("a", { ifVersion: version + 7 }), false);
+    assert.equal(store.has("a"), true);
+    assert.equal(store.delete("a", { ifVersion: version }), true);
+    assert.equal(store.has("a"), false);
+    assert.equal(store.delete("a", { ifVersion: version }), false);
+  }));
+
+test("Memalloc.add writes only a missing name", () =>
+  withStore((store) => {
+    assert.equal(store.add("job", "first"), true);
+    assert.equal(store.add("job", "second"), false);
+    assert.equal(store.read("job"), "first");
+    store.delete("job");
+    assert.equal(store.add("job", "again"), true, "a deleted name can be added again");
+    assert.throws(() => store.add("job2", undefined), TypeError);
+    assert.equal(store.has("job2"), false);
+  }));
+
+test("Memalloc.has says whether a name has a value, without reading it", () =>
+  withStore((store) => {
+    assert.equal(store.has("x"), false);
+    store.write("x", new Uint8Array(0));
+    assert.equal(store.has("x"), true);
+    store.delete("x");
+    assert.equal(store.has("x"), false);
+    assert.throws(() => store.has(""), TypeError);
+  }));
+
+// ---------------------------------------------------------------------------------------------
+// Numbers and increment
+
+test("Memalloc.write stores numbers as numbers: every float64 reads back exactly, info says number", () =>
+  withStore((store) => {
+    for (
+      const value of [
+        0,
+        -0,
+        1,
+        -1.5,
+        Math.PI,
+        2 ** 53,
+        -(2 ** 53),
+        Number.MAX_VALUE,
+        5e-324,
+        NaN,
+        Infinity,
+        -Infinity,
+      ]
+    ) {
+      store.write("n", value);
+      assert.ok(Object.is(store.read("n"), value), `${value}`);
+      assert.equal(store.info("n")!.kind, "number");
+      assert.equal(store.info("n")!.size, 8);
+    }
+  }));
+
+test("Memalloc.increment counts from initial, adds delta, keeps integers exact to 2^53", () =>
+  withStore((store) => {
+    assert.equal(store.increment("hits"), 1);
+    assert.equal(store.increment("hits"), 2);
+    assert.equal(store.increment("hits", 10), 12);
+    assert.equal(store.increment("hits", -20), -8);
+    assert.equal(store.read("hits"), -8);
+    assert.equal(store.increment("stock", -1, { initial: 10 }), 9);
+    assert.equal(store.increment("stock", 1, { initial: 100 }), 10, "initial only for a new name");
+    assert.equal(store.increment("big", 1, { initial: 2 ** 53 - 2 }), 2 ** 53 - 1);
+    assert.equal(store.increment("half", 0.25), 0.25);
+    const version = store.info("hits")!.version;
+    store.increment("hits");
+    assert.ok(store.info("hits")!.version > version, "an increment is a write: a new version");
+  }));
+
+test("Memalloc.increment refuses a non-number entry and bad arguments, changing nothing", () =>
+  withStore((store) => {
+    store.write("text", "12");
+    store.write("object", { n: 1 });
+    for (const name of ["text", "object"]) {
+      assert.throws(() => store.increment(name), {
+        name: "TypeError",
+        message:
+          `Cannot increment "${name}": it holds a value that is not a number; write a number or delete it first`,
+      });
+    }
+    assert.equal(store.read("text"), "12");
+    assert.throws(() => store.increment("n", "1" as never), {
+      name: "TypeError",
+      message: `Cannot increment "n": delta must be a number, got "1"`,
+    });
+    assert.throws(() => store.increment("n", NaN), /delta must be finite, got NaN/);
+    assert.throws(() => store.increment("n", 1, { initial: Infinity }), RangeError);
+    assert.throws(() => store.increment("n", 1, { start: 1 } as never), /Unknown option "start"/);
+    assert.equal(store.has("n"), false);
+    store.write("max", Number.MAX_VALUE);
+    assert.throws(() => store.increment("max", Number.MAX_VALUE), {
+      name: "RangeError",
+      message: `Cannot increment "max": the result Infinity is not a finite number`,
+    });
+    assert.equal(store.read("max"), Number.MAX_VALUE);
+    assert.deepEqual(store.verify(), []);
+  }));
+
+test("memalloc.increment, add, has and update work on the default store", () => {
+  const name = uniqueName("default-cache");
+  memalloc.setDefaultStore(name, { maxMemory: MiB });
+  try {
+    assert.equal(memalloc.increment("n"), 1);
+    assert.equal(memalloc.increment("n", 2), 3);
+    assert.equal(memalloc.add("a", "x"), true);
+    assert.equal(memalloc.add("a", "y"), false);
+    assert.equal(memalloc.has("a"), true);
+    assert.equal(memalloc.update<number>("n", (n = 0) => n * 10), 30);
+    assert.equal(memalloc.write("a", "z", { ifVersion: null }), false);
+  } finally {
+    memalloc.defaultMemalloc().close();
+    Memalloc.unlink(name);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// update
+
+test("Memalloc.update writes what the callback returns, deletes on undefined, returns the value", () =>
+  withStore((store) => {
+    assert.deepEqual(store.update<string[]>("l", (list = []) => [...list, "a"]), ["a"]);
+    assert.deepEqual(store.update<string[]>("l", (list = []) => [...list, "b"]), ["a", "b"]);
+    assert.deepEqual(store.read("l"), ["a", "b"]);
+    assert.equal(store.update("l", () => undefined), undefined);
+    assert.equal(store.has("l"), false);
+    assert.equal(store.update("missing", () => undefined), undefined, "nothing to delete");
+    let seen: unknown = "not called";
+    store.update("missing", (current) => (seen = current, undefined));
+    assert.equal(seen, undefined);
+  }));
+
+test("Memalloc.update with a callback that throws changes nothing and rethrows", () =>
+  withStore((store) => {
+    store.write("a", 1);
+    const version = store.info("a")!.version;
+    const boom = new Error("boom");
+    assert.throws(() =>
+      store.update("a", () => {
+        throw boom;
+      }), (e) => e === boom);
+    assert.throws(
+      () => store.update("a", () => (() => 1) as never),
+      TypeError,
+      "an unstorable result",
+    );
+    assert.throws(() => store.update("a", "no" as never), /change must be a function/);
+    assert.equal(store.read("a"), 1);
+    assert.equal(store.info("a")!.version, version);
+    assert.equal(store.write("b", 2), true, "the lock was released");
+    assert.deepEqual(store.verify(), []);
+  }));
+
+test("Memalloc.update refuses a call on the same store from inside the callback with ERR_MEMALLOC_REENTRANT", () =>
+  withStore((store) => {
+    store.write("a", 1);
+    const calls: Array<[string, () => unknown]> = [
+      ["read", () => store.read("a")],
+      ["write", () => store.write("b", 1)],
+      ["increment", () => store.increment("c")],
+      ["delete", () => store.delete("a")],
+      ["has", () => store.has("a")],
+      ["update", () => store.update("a", () => 2)],
+      ["stats", () => store.stats()],
+      ["clean", () => store.clean()],
+    ];
+    for (const [what, call] of calls) {
+      assert.throws(
+        () => store.update("a", () => (call(), 5)),
+        (error) => {
+          assert.ok(error instanceof MemallocError, `${what}: ${error}`);
+          assert.equal(error.code, "ERR_MEMALLOC_REENTRANT");
+          assert.match(error.message, /from inside its own update\(\) callback/);
+          return true;
+        },
+        what,
+      );
+    }
+    assert.equal(store.read("a"), 1);
+    assert.equal(store.has("b"), false);
+    assert.deepEqual(store.verify(), []);
+  }));
+
+// ---------------------------------------------------------------------------------------------
+// Across processes
+
+test("Memalloc.increment from 2 Deno and 2 Bun processes at once loses no increment", async () => {
+  const name = uniqueName("incr");
+  Memalloc.open(name, { maxMemory: 4 * MiB }).close();
+  try {
+    const at = Date.now() + 1500;
+    const runtimes = [...RUNTIMES, ...RUNTIMES];
+    const results = await Promise.all(
+      runtimes.map((runtime) =>
+        run(runtime, "_cache_child.ts", ["increment", name, "4", "10000", `${at}`, "10000"])
+      ),
+    );
+    for (const result of results) assert.equal(lastJson(result.stdout).done, 10_000);
+    using store = Memalloc.open(name, { maxMemory: 4 * MiB });
+    let total = 0;
+    for (let i = 0; i < 4; i++) total += store.read<number>(`counter-${i}`)!;
+    assert.equal(total, runtimes.length * 10_000);
+    for (let i = 0; i < 4; i++) assert.equal(store.read(`counter-${i}`), runtimes.length * 2_500);
+    assert.deepEqual(store.verify(), []);
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
+
+test("Memalloc.increment with processes SIGKILLed mid-way counts every increment that returned, and at most one more each", async () => {
+  const name = uniqueName("incr-kill");
+  Memalloc.open(name, { maxMemory: 4 * MiB }).close();
+  try {
+    const children = RUNTIMES.flatMap((runtime) =>
+      [0, 1].map(() =>
+        start(runtime, "_cache_child.ts", ["increment", name, "1", "1000000", "0", "1"])
+      )
+    );
+    // Let each run a while (a few hundred increments), then kill it wherever it is.
+    for (const child of children) {
+      const after = 300 + Math.floor(Math.random() * 500);
+      await child.waitForLine((line) => (JSON.parse(line).done ?? 0) >= after);
+    }
+    for (const child of children) child.kill("SIGKILL");
+    let returned = 0;
+    for (const child of children) {
+      const { stdout, signal } = await child.exited;
+      assert.equal(signal, "SIGKILL");
+      // Only whole lines: the last one may be cut by the kill.
+      const lines = stdout.split("\n").slice(0, -1).filter((line) => line.startsWith('{"done'));
+      returned += lines.length === 0 ? 0 : JSON.parse(lines.at(-1)!).done;
+    }
+    using store = Memalloc.open(name, { maxMemory: 4 * MiB });
+    const total = store.read<number>("counter-0")!;
+    assert.ok(
+      total >= returned && total <= returned + children.length,
+      `counted ${total}, increments that returned ${returned}`,
+    );
+    assert.deepEqual(store.verify(), []);
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
+
+test("Memalloc.add raced by 8 processes of both runtimes: exactly one wins", async () => {
+  const name = uniqueName("add-race");
+  Memalloc.open(name, { maxMemory: MiB }).close();
+  try {
+    const at = Date.now() + 1500;
+    const results = await Promise.all(
+      Array.from(
+        { length: 8 },
+        (_, i) => run(RUNTIMES[i % 2]!, "_cache_child.ts", ["add", name, `${at}`]),
+      ),
+    );
+    const winners = results.filter((r) => lastJson(r.stdout).added === true);
+    assert.equal(winners.length, 1);
+    using store = Memalloc.open(name, { maxMemory: MiB });
+    assert.equal(typeof store.read("the-one"), "string");
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
+
+test("Memalloc.write with ifVersion raced by 6 processes of both runtimes: exactly one wins", async () => {
+  const name = uniqueName("cas-race");
+  const store = Memalloc.open(name, { maxMemory: MiB });
+  try {
+    store.write("cas", "start");
+    const version = store.info("cas")!.version;
+    const at = Date.now() + 1500;
+    const results = await Promise.all(
+      Array.from(
+        { length: 6 },
+        (_, i) => run(RUNTIMES[i % 2]!, "_cache_child.ts", ["cas", name, `${version}`, `${at}`]),
+      ),
+    );
+    const winners = results.filter((r) => lastJson(r.stdout).won === true);
+    assert.equal(winners.length, 1);
+    assert.notEqual(store.read("cas"), "start");
+  } finally {
+    store.close();
+    Memalloc.unlink(name);
+  }
+});
+
+test("Memalloc.update from Deno and Bun processes at once loses no update", async () => {
+  const name = uniqueName("update-race");
+  Memalloc.open(name, { maxMemory: 4 * MiB }).close();
+  try {
+    await Promise.all(
+      RUNTIMES.flatMap((runtime) =>
+        [0, 1].map(() => run(runtime, "_cache_child.ts", ["update", name, "300"]))
+      ),
+    );
+    using store = Memalloc.open(name, { maxMemory: 4 * MiB });
+    assert.equal(store.read<number[]>("list")!.length, 4 * 300);
+    assert.deepEqual(store.verify(), []);
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
