@@ -186,7 +186,12 @@ function readValue(
 
 /** CBOR bytes copied out of the segment, decoded only once the read is known to be whole. */
 class Cbor {
-  constructor(readonly kind: number, readonly bytes: Uint8Array) {}
+  readonly kind: number;
+  readonly bytes: Uint8Array;
+  constructor(kind: number, bytes: Uint8Array) {
+    this.kind = kind;
+    this.bytes = bytes;
+  }
 }
 
 type CheckedOptions =

@@ -4,14 +4,17 @@
  *
  * @module
  */
+import { MemallocError } from "../errors.ts";
 import type { Libc } from "./libc.ts";
 import { runtime } from "./runtime.ts";
 
 async function load(): Promise<Libc> {
   if (runtime === "deno") return (await import("./deno.ts")).bindLibc();
   if (runtime === "bun") return await (await import("./bun.ts")).bindLibc();
-  throw new Error(
-    "memalloc runs on Deno and Bun: this runtime has no FFI that memalloc can use",
+  if (runtime === "node") return await (await import("./node.ts")).bindLibc();
+  throw new MemallocError(
+    "memalloc runs on Deno, Bun and Node.js 26.1 or later: this runtime has no FFI that memalloc can use",
+    { code: "ERR_MEMALLOC_RUNTIME" },
   );
 }
 

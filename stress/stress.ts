@@ -199,14 +199,19 @@ class Proc {
   stderr = "";
   lastError: string | undefined;
 
+  readonly id: string;
+  readonly runtime: Runtime;
+
   constructor(
-    readonly id: string,
-    readonly runtime: Runtime,
+    id: string,
+    runtime: Runtime,
     script: string,
     args: string[],
     onLine: (message: Record<string, unknown>) => void,
     stdin: "pipe" | "ignore",
   ) {
+    this.id = id;
+    this.runtime = runtime;
     const argv = commandFor(runtime, fileURLToPath(new URL(script, import.meta.url)), args);
     this.child = spawn(argv[0]!, argv.slice(1), {
       cwd: ROOT,
@@ -273,7 +278,12 @@ class Writer {
   openMs: number | undefined;
   /** Whether it kills itself inside `Memalloc.open` (`--die-in-open`). */
   dieInOpen = false;
-  constructor(readonly proc: Proc, readonly stage: Stage) {}
+  readonly proc: Proc;
+  readonly stage: Stage;
+  constructor(proc: Proc, stage: Stage) {
+    this.proc = proc;
+    this.stage = stage;
+  }
 }
 
 type Stage = "creation" | "main" | "final";
@@ -375,7 +385,10 @@ class LockWatch {
   #available = true;
   readonly #word = new Uint32Array(1);
 
-  constructor(readonly store: string) {}
+  readonly store: string;
+  constructor(store: string) {
+    this.store = store;
+  }
 
   /** Whether the store's header could be read. */
   get available(): boolean {
