@@ -18,6 +18,14 @@ export const runtime: RuntimeName = "Bun" in globalThis
   ? "node"
   : "other";
 
+/**
+ * The operating system, as Node names it (`"linux"`, `"darwin"`, `"win32"`...): Deno's
+ * `Deno.build.os` ("windows" there) or `process.platform`.
+ */
+export const platform: string = runtime === "deno"
+  ? (Deno.build.os === "windows" ? "win32" : Deno.build.os)
+  : (globalThis as { process?: { platform?: string } }).process?.platform ?? "unknown";
+
 /** Whether Deno grants a permission now, asked without prompting; always `true` elsewhere. */
 function granted(descriptor: Deno.PermissionDescriptor): boolean {
   if (runtime !== "deno") return true;

@@ -1,7 +1,8 @@
 /**
  * The whole test suite: format, lint, doc lint and type checks, every test on Deno (with the JSDoc
- * examples), on Bun and on Node.js 26 (`node --test`, the same files run by type stripping), and
- * a JSR publish dry run. Ends with one line `N passed, N failed` totalling the three runtimes;
+ * examples), on Bun and on Node.js 26 (`node --test`, the same files run by type stripping), the
+ * npm package installed into a Bun and a Node project (`scripts/consumer_test.ts`), and a JSR
+ * publish dry run. Ends with one line `N passed, N failed` totalling the three runtimes;
  * exits non-zero when anything failed.
  *
  * Usage: deno run -A scripts/test.ts [--tests-only] [filter...]
@@ -115,6 +116,16 @@ if (nodeMajor >= 26) {
   );
 }
 if (!testsOnly) {
+  // The npm package, built, packed and installed into a Bun and a Node project outside the
+  // repository (scripts/consumer_test.ts).
+  steps.push({
+    name: "package",
+    command: [deno, "run", "-A", "scripts/consumer_test.ts"],
+    counts: (output) => {
+      const match = output.match(/^consumer: (\d+) passed, (\d+) failed$/m);
+      return match ? { passed: Number(match[1]), failed: Number(match[2]) } : undefined;
+    },
+  });
   steps.push({ name: "publish dry run", command: [deno, "publish", "--dry-run", "--allow-dirty"] });
 }
 

@@ -4,6 +4,9 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
+import { MemallocError } from "../errors.ts";
+import { platform } from "../ffi/runtime.ts";
+import { platformError } from "../ffi/sys.ts";
 import { test } from "./_harness.ts";
 import { NODE_FLAGS, run, runtimeBinary, uniqueName } from "./_spawn.ts";
 
@@ -111,3 +114,14 @@ test(
   },
   { ignore: oldNode === undefined },
 );
+
+test("memalloc on macOS, Windows or a BSD fails with ERR_MEMALLOC_PLATFORM saying it needs Linux; on Linux it loads", () => {
+  assert.equal(platformError("linux"), undefined);
+  for (const os of ["darwin", "win32", "freebsd"]) {
+    const error = platformError(os)!;
+    assert.ok(error instanceof MemallocError);
+    assert.equal(error.code, "ERR_MEMALLOC_PLATFORM");
+    assert.match(error.message, new RegExp(`runs on Linux only .*this is ${os}: run it on Linux`));
+  }
+  assert.equal(platform, "linux", "these tests run on Linux");
+});
