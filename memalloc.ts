@@ -1,6 +1,6 @@
 /**
  * The memalloc store: named values in a shared-memory segment that every process on the
- * machine can open, from Deno and from Bun.
+ * machine can open, from Deno, Bun and Node.js.
  *
  * @module
  */
