@@ -22,6 +22,7 @@ import {
   type MutexOps,
   mutexOps,
   type NativeType,
+  openFirst,
   PROT_READ,
   PROT_WRITE,
   PTHREAD_PATHS,
@@ -117,18 +118,17 @@ export async function bindLibc(): Promise<Libc> {
   }
   const override = readEnv(LIBC_ENV);
 
-  function open(paths: readonly string[], table: Record<string, SymbolDef>) {
-    const failures: string[] = [];
-    for (const path of paths) {
-      try {
-        return { functions: ffi.dlopen(path, toNode(table)).functions, path };
-      } catch (error) {
-        if ((error as { code?: unknown }).code === "ERR_ACCESS_DENIED") throw runtimeError(error);
-        failures.push(`${path}: ${(error as Error).message}`);
-      }
-    }
-    throw new Error(`Cannot load the C library: ${failures.join("; ")}`);
-  }
+  const open = (paths: readonly string[], table: Record<string, SymbolDef>) => {
+    const { library, path } = openFirst(
+      paths,
+      (path) => ffi.dlopen(path, toNode(table)).functions,
+      (error) =>
+        (error as { code?: unknown }).code === "ERR_ACCESS_DENIED"
+          ? runtimeError(error)
+          : undefined,
+    );
+    return { functions: library, path };
+  };
 
   const libc = open(override === undefined ? LIBC_PATHS : [override], LIBC_SYMBOLS);
   const shm = open([libc.path, ...SHM_PATHS], SHM_SYMBOLS);

@@ -78,6 +78,15 @@ test(
   { ignore: node26 === undefined || node26.major < 26 },
 );
 
+test("Memalloc on Deno without --allow-ffi fails with ERR_MEMALLOC_RUNTIME naming the flag, and creates nothing", async () => {
+  const name = uniqueName("runtime");
+  const result = await run("deno", "_runtime_child.ts", [name], {
+    denoFlags: [],
+    allowFailure: true,
+  });
+  assertRefused(lastJson(result.stdout), name, /run Deno with --allow-ffi/);
+});
+
 test(
   oldNode === undefined
     ? "Memalloc on a Node.js older than 26 fails with ERR_MEMALLOC_RUNTIME (skipped: no such node here)"
