@@ -1,7 +1,7 @@
 /**
  * The store's lock, of the kind its segment header records:
  * - `mutex`: a process-shared, robust `pthread_mutex_t` inside the segment (glibc only). About
- *   20 ns a lock/unlock pair uncontended (about 0.18 µs from Node, whose `node:ffi` calls cost
+ *   20 ns a lock/unlock pair uncontended (about 0.1 µs from Node, whose `node:ffi` calls cost
  *   more). When its holder dies, the kernel hands it to the next locker with `EOWNERDEAD`,
  *   which then repairs the store.
  * - `flock`: `flock(2)` on the segment's descriptor, which the kernel drops when its holder dies.
