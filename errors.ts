@@ -16,7 +16,9 @@ export type MemallocErrorCode =
   | "ERR_MEMALLOC_LOCK_KIND"
   | "ERR_MEMALLOC_LOCK_HELD"
   | "ERR_MEMALLOC_LOCK"
-  | "ERR_MEMALLOC_REENTRANT";
+  | "ERR_MEMALLOC_REENTRANT"
+  | "ERR_MEMALLOC_RUNTIME"
+  | "ERR_MEMALLOC_PLATFORM";
 
 /** What a {@linkcode MemallocError} carries besides its message. */
 export interface MemallocErrorOptions {

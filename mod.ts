@@ -1,6 +1,6 @@
 /**
- * memalloc: named values shared between Deno and Bun processes on one machine, through POSIX
- * shared memory. The runtime's own FFI calls libc; a TypeScript allocator runs inside the
+ * memalloc: named values shared between Deno, Bun and Node.js processes on one machine, through
+ * POSIX shared memory. The runtime's own FFI calls libc; a TypeScript allocator runs inside the
  * mapped segment, so every process that opens a store sees the same entries.
  *
  * The module-level functions use a default store (50 MiB, evicting down to 80% when full), in
@@ -8,7 +8,8 @@
  * {@linkcode setDefaultStore} or in `MEMALLOC_STORE`. {@linkcode Memalloc.open} opens named
  * stores with their own size and watermark.
  *
- * Deno needs `--allow-ffi` and nothing else. Linux with a tmpfs at `/dev/shm`.
+ * Deno needs `--allow-ffi` and nothing else; Node.js needs 26.1 or later (`node:ffi`). Linux with
+ * a tmpfs at `/dev/shm`.
  *
  * @example The default store
  * ```ts

@@ -455,7 +455,10 @@ interface Problem {
 
 /** Thrown inside the walk; {@linkcode explain} turns it into the error the caller sees. */
 class Rejection {
-  constructor(readonly problem: Problem) {}
+  readonly problem: Problem;
+  constructor(problem: Problem) {
+    this.problem = problem;
+  }
 }
 
 const DEFAULT_HINT = "memalloc stores strings, bytes and values cbor-x can encode";

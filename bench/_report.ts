@@ -10,8 +10,16 @@ import { runtime } from "../ffi/runtime.ts";
 
 /** Version string of the running runtime. */
 export function runtimeVersion(): string {
-  const g = globalThis as { Deno?: { version: { deno: string } }; Bun?: { version: string } };
-  return runtime === "deno" ? `deno ${g.Deno!.version.deno}` : `bun ${g.Bun!.version}`;
+  const g = globalThis as {
+    Deno?: { version: { deno: string } };
+    Bun?: { version: string };
+    process?: { versions: { node: string } };
+  };
+  return runtime === "deno"
+    ? `deno ${g.Deno!.version.deno}`
+    : runtime === "bun"
+    ? `bun ${g.Bun!.version}`
+    : `node ${g.process!.versions.node}`;
 }
 
 /** Times `body(iterations)` after a warm-up; returns nanoseconds per iteration (best of `rounds`). */

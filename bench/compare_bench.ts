@@ -78,7 +78,7 @@ import {
 import { type MemallocPeer, openMemallocPeer, removeStaleBenchStores } from "./peers/memalloc.ts";
 import { errorMessage } from "./peers/types.ts";
 import { mulberry32 } from "../tests/_random.ts";
-import { onLines } from "../tests/_spawn.ts";
+import { NODE_FLAGS, onLines } from "../tests/_spawn.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -697,10 +697,12 @@ async function runChildren(
 ): Promise<ProcessRun[]> {
   const script = fileURLToPath(new URL("./_compare_child.ts", import.meta.url));
   const ms = String(SETTINGS.twoProcessMs);
-  // process.execPath is the running runtime's binary, under Deno and under Bun.
+  // process.execPath is the running runtime's binary, under Deno, Bun and Node.
   const argv = (role: ChildRole) =>
     runtime === "deno"
       ? [process.execPath, "run", "-A", "--quiet", script, kind, location, ms, ms, role]
+      : runtime === "node"
+      ? [process.execPath, ...NODE_FLAGS, script, kind, location, ms, ms, role]
       : [process.execPath, script, kind, location, ms, ms, role];
   const children: Child[] = [];
   try {
@@ -952,6 +954,7 @@ function runtimeVersions(): Record<string, string> {
     Bun?: { version: string; revision: string };
   };
   if (g.Deno) return { ...g.Deno.version };
+  if (runtime === "node") return { node: process.versions.node, v8: process.versions.v8 };
   return { bun: g.Bun?.version ?? "?", revision: g.Bun?.revision ?? "?" };
 }
 

@@ -1,7 +1,8 @@
 /**
- * What one FFI call and one flock lock/unlock pair cost on this runtime.
+ * What one FFI call, one robust-mutex and one flock lock/unlock pair cost on this runtime.
  *
- * Usage: deno run -A bench/ffi_bench.ts | bun bench/ffi_bench.ts
+ * Usage: deno run -A bench/ffi_bench.ts | bun bench/ffi_bench.ts |
+ * node --experimental-ffi bench/ffi_bench.ts
  *
  * @module
  */
@@ -18,13 +19,22 @@ async function bindAbs(): Promise<(n: number) => number> {
     const lib = Deno.dlopen("libc.so.6", { abs: { parameters: ["i32"], result: "i32" } });
     return lib.symbols.abs;
   }
+  if (runtime === "node") {
+    const specifier = "node:ffi";
+    const ffi = await import(specifier);
+    return ffi.dlopen("libc.so.6", { abs: { arguments: ["i32"], return: "i32" } }).functions.abs;
+  }
   const specifier = "bun:ffi";
   const ffi = await import(specifier);
   return ffi.dlopen("libc.so.6", { abs: { args: ["i32"], returns: "i32" } }).symbols.abs;
 }
 const abs = await bindAbs();
 const name = `bench-ffi-${crypto.randomUUID()}`;
-using segment = Segment.open(name, { size: 1 << 20 });
+const mutexName = `${name}-mutex`;
+using segment = Segment.open(name, { size: 1 << 20, lock: "flock" });
+using mutexSegment = c.mutex === undefined
+  ? undefined
+  : Segment.open(mutexName, { size: 1 << 20, lock: "mutex" });
 try {
   const rows = [
     {
@@ -39,6 +49,15 @@ try {
         for (let i = 0; i < n; i++) c.getpid();
       }, 2_000_000),
     },
+    ...(mutexSegment === undefined ? [] : [{
+      operation: "robust mutex lock + unlock (Segment)",
+      ns: measure((n) => {
+        for (let i = 0; i < n; i++) {
+          mutexSegment.lock();
+          mutexSegment.unlock();
+        }
+      }, 2_000_000),
+    }]),
     {
       operation: "flock LOCK_EX + LOCK_UN",
       ns: measure((n) => {
@@ -72,4 +91,5 @@ try {
   console.log(`wrote ${writeResults("ffi", { rows })}`);
 } finally {
   Segment.unlink(name);
+  Segment.unlink(mutexName);
 }

@@ -1,6 +1,6 @@
 /**
- * `deno task bench`: runs every benchmark script under bench/ on Deno and on Bun, one after
- * the other, so the figures of both runtimes come from one run on one machine.
+ * `deno task bench`: runs every benchmark script under bench/ on Deno, on Bun and on Node, one
+ * after the other, so the figures of the three runtimes come from one run on one machine.
  *
  * Usage: deno run -A bench/run.ts [name-filter...] [-- args for the scripts]
  *
@@ -9,6 +9,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { NODE_FLAGS } from "../tests/_spawn.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = (name: string) =>
@@ -23,9 +24,11 @@ const scripts = readdirSync(`${root}bench`)
   .sort();
 let failures = 0;
 for (const script of scripts) {
-  for (const runtime of ["deno", "bun"]) {
+  for (const runtime of ["deno", "bun", "node"]) {
     const argv = runtime === "deno"
       ? ["run", "-A", `bench/${script}`, ...passThrough]
+      : runtime === "node"
+      ? [...NODE_FLAGS, `bench/${script}`, ...passThrough]
       : [`bench/${script}`, ...passThrough];
     console.log(`\n### ${script} on ${runtime}`);
     const result = spawnSync(bin(runtime), argv, { cwd: root, stdio: "inherit" });

@@ -18,6 +18,7 @@ import {
   type MutexOps,
   mutexOps,
   type NativeType,
+  openFirst,
   PROT_READ,
   PROT_WRITE,
   PTHREAD_PATHS,
@@ -71,17 +72,10 @@ export async function bindLibc(): Promise<Libc> {
   const ffi = (await import(specifier)) as BunFfi;
   const override = readEnv(LIBC_ENV);
 
-  function open(paths: readonly string[], table: Record<string, SymbolDef>) {
-    const failures: string[] = [];
-    for (const path of paths) {
-      try {
-        return { symbols: ffi.dlopen(path, toBun(table)).symbols, path };
-      } catch (error) {
-        failures.push(`${path}: ${(error as Error).message}`);
-      }
-    }
-    throw new Error(`Cannot load the C library: ${failures.join("; ")}`);
-  }
+  const open = (paths: readonly string[], table: Record<string, SymbolDef>) => {
+    const { library, path } = openFirst(paths, (path) => ffi.dlopen(path, toBun(table)).symbols);
+    return { symbols: library, path };
+  };
 
   const libc = open(override === undefined ? LIBC_PATHS : [override], LIBC_SYMBOLS);
   const shm = open([libc.path, ...SHM_PATHS], SHM_SYMBOLS);

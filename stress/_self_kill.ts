@@ -9,6 +9,7 @@
  * @module
  */
 import process from "node:process";
+import { parentPort } from "../tests/_thread.ts";
 
 /** What the writer posts to arm the timer. */
 export interface SelfKillRequest {
@@ -18,18 +19,14 @@ export interface SelfKillRequest {
   delayMs: number;
 }
 
-const scope = self as unknown as {
-  onmessage: ((event: MessageEvent<SelfKillRequest>) => void) | null;
-  postMessage(message: string): void;
-};
+const parent = await parentPort();
 
-scope.onmessage = (event) => {
-  const { flag, delayMs } = event.data;
-  scope.postMessage("armed");
+parent.onMessage(({ flag, delayMs }: SelfKillRequest) => {
+  parent.postMessage("armed");
   Atomics.wait(flag, 0, 0);
   const until = performance.now() + delayMs;
   while (performance.now() < until) {
     // Spin: a timer would not be precise to the microsecond.
   }
   process.kill(process.pid, "SIGKILL");
-};
+});

@@ -28,6 +28,7 @@ import { checkValue, describe, makeValue, MAX_PAYLOAD, poolName } from "./_value
 import type { ValueShape } from "./_value.ts";
 import type { SelfKillRequest } from "./_self_kill.ts";
 import { mulberry32 } from "../tests/_random.ts";
+import { startThread } from "../tests/_thread.ts";
 
 /** Writes one line to stdout at once (no buffering: the process may be killed any moment). */
 function say(message: Record<string, unknown>): void {
@@ -36,9 +37,9 @@ function say(message: Record<string, unknown>): void {
 
 /** Starts the `--die-in-open` timer; returns the function that starts its clock. */
 async function armSelfKill(delayMs: number): Promise<() => void> {
-  const worker = new Worker(new URL("./_self_kill.ts", import.meta.url).href, { type: "module" });
+  const worker = await startThread(new URL("./_self_kill.ts", import.meta.url));
   const flag = new Int32Array(new SharedArrayBuffer(4));
-  const armed = new Promise((resolve) => (worker.onmessage = resolve));
+  const armed = new Promise((resolve) => worker.onMessage(resolve));
   worker.postMessage({ flag, delayMs } satisfies SelfKillRequest);
   await armed;
   return () => {

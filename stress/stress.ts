@@ -1,7 +1,7 @@
 /**
  * The crash and stress harness: `deno task stress` (or `bun stress/stress.ts`).
  *
- * What it proves: that a memalloc store shared by Deno and Bun processes stays whole while its
+ * What it proves: that a memalloc store shared by Deno, Bun and Node processes stays whole while its
  * writers are killed with SIGKILL at random instants, again and again. Readers never see a torn
  * value and never hang, every crash is repaired by the next process that takes the lock, and
  * after the last crash the store verifies clean and every value in it is whole.
@@ -14,10 +14,10 @@
  *    millisecond. The harness records what each round left behind (no segment, an empty one, a
  *    sized one without header, a partly written header, a header without a store, a formatted
  *    store), then opens it as a new process would, writes once, and verifies it.
- * 2. Main phase: N writers (`_writer.ts`, Deno and Bun alternately) write self-checking values
+ * 2. Main phase: N writers (`_writer.ts`, Deno, Bun and Node in turn) write self-checking values
  *    (`_value.ts`) of a few bytes to 16 KiB under a pool of names in a small store, so the
  *    allocator splits, merges and evicts constantly; they also overwrite, delete, read back,
- *    clean and purge. M readers (`_reader.ts`, Deno and Bun alternately) read and check values
+ *    clean and purge. M readers (`_reader.ts`, Deno, Bun and Node in turn) read and check values
  *    all the time, timing every read. A killer sends SIGKILL to a writer after random delays
  *    (25 ms on average): 60% of the time it aims at the writer holding the store's lock (the
  *    pid the holder records in the segment header), so that the kill lands in the middle of a mutation; otherwise, or when
@@ -56,12 +56,12 @@ import { Memalloc, type MemallocStats } from "../mod.ts";
 import type { CheckResult, MonitorReply, MonitorRequest } from "./_monitor.ts";
 import type { ReaderReport } from "./_reader.ts";
 import { mulberry32 } from "../tests/_random.ts";
-import { type ChildRuntime as Runtime, commandFor, onLines } from "../tests/_spawn.ts";
+import { type ChildRuntime as Runtime, commandFor, onLines, RUNTIMES } from "../tests/_spawn.ts";
 
 /** The command-line help. */
 export const USAGE = `Usage: deno task stress [options]   (or: bun stress/stress.ts [options])
 
-Kills memalloc writers (Deno and Bun) with SIGKILL at random instants while readers check every
+Kills memalloc writers (Deno, Bun and Node) with SIGKILL at random instants while readers check every
 value they read, then verifies the store. Exit code 0 only if every check passed.
 
 Options:
@@ -69,7 +69,7 @@ Options:
   --soak             a long run: 100000 kills and 1000 creation rounds, progress every 10 s
   --create-rounds N  creation rounds before the main phase (default 20; 0 to skip)
   --writers N        writer processes alive at once (default 4)
-  --readers N        reader processes (default 2: one Deno, one Bun)
+  --readers N        reader processes (default 3: one Deno, one Bun, one Node)
   --interval MS      mean delay between two kills, in ms (default 25)
   --max-memory B     store size in bytes (default 1048576)
   --names N          size of the pool of names (default 256)
@@ -101,7 +101,7 @@ function parseOptions(args: string[]): Options | "help" {
     kills: 200,
     createRounds: 20,
     writers: 4,
-    readers: 2,
+    readers: 3,
     intervalMs: 25,
     maxMemory: 1 << 20,
     names: 256,
@@ -199,14 +199,19 @@ class Proc {
   stderr = "";
   lastError: string | undefined;
 
+  readonly id: string;
+  readonly runtime: Runtime;
+
   constructor(
-    readonly id: string,
-    readonly runtime: Runtime,
+    id: string,
+    runtime: Runtime,
     script: string,
     args: string[],
     onLine: (message: Record<string, unknown>) => void,
     stdin: "pipe" | "ignore",
   ) {
+    this.id = id;
+    this.runtime = runtime;
     const argv = commandFor(runtime, fileURLToPath(new URL(script, import.meta.url)), args);
     this.child = spawn(argv[0]!, argv.slice(1), {
       cwd: ROOT,
@@ -273,7 +278,12 @@ class Writer {
   openMs: number | undefined;
   /** Whether it kills itself inside `Memalloc.open` (`--die-in-open`). */
   dieInOpen = false;
-  constructor(readonly proc: Proc, readonly stage: Stage) {}
+  readonly proc: Proc;
+  readonly stage: Stage;
+  constructor(proc: Proc, stage: Stage) {
+    this.proc = proc;
+    this.stage = stage;
+  }
 }
 
 type Stage = "creation" | "main" | "final";
@@ -375,7 +385,10 @@ class LockWatch {
   #available = true;
   readonly #word = new Uint32Array(1);
 
-  constructor(readonly store: string) {}
+  readonly store: string;
+  constructor(store: string) {
+    this.store = store;
+  }
 
   /** Whether the store's header could be read. */
   get available(): boolean {
@@ -471,11 +484,11 @@ class Harness {
     main: noKills(),
     final: noKills(),
   };
-  readonly starts: Record<Runtime, number> = { deno: 0, bun: 0 };
-  readonly readies: Record<Runtime, number> = { deno: 0, bun: 0 };
-  readonly readyMs: Record<Runtime, number[]> = { deno: [], bun: [] };
+  readonly starts: Record<Runtime, number> = { deno: 0, bun: 0, node: 0 };
+  readonly readies: Record<Runtime, number> = { deno: 0, bun: 0, node: 0 };
+  readonly readyMs: Record<Runtime, number[]> = { deno: [], bun: [], node: [] };
   /** Running average of spawn-to-ready times, in ms. */
-  readonly readyGuess: Record<Runtime, number> = { deno: 120, bun: 50 };
+  readonly readyGuess: Record<Runtime, number> = { deno: 120, bun: 50, node: 100 };
   /**
    * Running average of how long creating a store takes in `Memalloc.open` (the quicker opener
    * of each creation round, as the writer measured it), in ms.
@@ -562,12 +575,14 @@ class Harness {
   }
 
   /**
-   * Starts a writer on `store`; Deno and Bun in turn unless `runtime` is given. With
+   * Starts a writer on `store`; Deno, Bun and Node in turn unless `runtime` is given. With
    * `dieInOpenMs`, the writer kills itself that long after it starts `Memalloc.open`.
    */
   spawnWriter(store: string, stage: Stage, runtime?: Runtime, dieInOpenMs?: number): Writer {
     const rt = runtime ?? this.nextRuntime;
-    if (runtime === undefined) this.nextRuntime = rt === "deno" ? "bun" : "deno";
+    if (runtime === undefined) {
+      this.nextRuntime = RUNTIMES[(RUNTIMES.indexOf(rt) + 1) % RUNTIMES.length]!;
+    }
     this.starts[rt]++;
     const id = `w${this.writerSerial++}${rt[0]}`;
     const args = [store, id, String(this.options.maxMemory), String(this.options.names)];
@@ -628,7 +643,7 @@ class Harness {
   }
 
   spawnReader(index: number, store: string): Proc {
-    const runtime: Runtime = index % 2 === 0 ? "deno" : "bun";
+    const runtime: Runtime = RUNTIMES[index % RUNTIMES.length]!;
     const args = [
       store,
       `r${index}${runtime[0]}`,
@@ -807,7 +822,11 @@ class Harness {
   async creationRound(round: number): Promise<void> {
     const store = `${this.base}-c${round}`;
     this.storesToUnlink.add(store);
-    const order: Runtime[] = round % 2 === 0 ? ["deno", "bun"] : ["bun", "deno"];
+    // Two writers race to create the store: each pair of runtimes in turn, either way round.
+    const order: Runtime[] = [
+      RUNTIMES[round % RUNTIMES.length]!,
+      RUNTIMES[(round + 1 + (Math.floor(round / RUNTIMES.length) % 2)) % RUNTIMES.length]!,
+    ];
     this.locks.close();
     const locks = this.locks = new LockWatch(store);
     const kill = (writer: Writer) => this.kill(writer, "creation", locks.holder());
@@ -1086,10 +1105,12 @@ class Harness {
       },
       writerStarts: this.starts,
       writersReady: this.readies,
-      startToReadyMs: {
-        deno: { median: median(this.readyMs.deno), p95: percentile(this.readyMs.deno, 0.95) },
-        bun: { median: median(this.readyMs.bun), p95: percentile(this.readyMs.bun, 0.95) },
-      },
+      startToReadyMs: Object.fromEntries(
+        RUNTIMES.map((rt) => [
+          rt,
+          { median: median(this.readyMs[rt]), p95: percentile(this.readyMs[rt], 0.95) },
+        ]),
+      ),
       stats: final,
       finalCheck: this.finalCheck
         ? {
@@ -1162,12 +1183,17 @@ class Harness {
         } kills in ${mainSeconds.toFixed(1)} s)${
           this.locks.available ? "" : " (the store header unreadable: lock holder unknown)"
         }`,
-      `writer starts    deno ${fmt(this.starts.deno)} (${fmt(this.readies.deno)} got ready), bun ${
-        fmt(this.starts.bun)
-      } (${fmt(this.readies.bun)} got ready)`,
-      `start to ready   deno median ${ms(median(this.readyMs.deno))}, p95 ${
-        ms(percentile(this.readyMs.deno, 0.95))
-      }; bun median ${ms(median(this.readyMs.bun))}, p95 ${ms(percentile(this.readyMs.bun, 0.95))}`,
+      `writer starts    ${
+        RUNTIMES.map((rt) => `${rt} ${fmt(this.starts[rt])} (${fmt(this.readies[rt])} got ready)`)
+          .join(", ")
+      }`,
+      `start to ready   ${
+        RUNTIMES.map((rt) =>
+          `${rt} median ${ms(median(this.readyMs[rt]))}, p95 ${
+            ms(percentile(this.readyMs[rt], 0.95))
+          }`
+        ).join("; ")
+      }`,
       `writes           ${stats ? fmt(stats.writes) : "?"} (stats().writes, all processes)`,
       `deletes          ${stats ? fmt(stats.deletes) : "?"}`,
       `evictions        ${stats ? fmt(stats.evictions) : "?"}`,

@@ -13,10 +13,17 @@ function waitUntil(at: number): void {
 
 switch (command) {
   case "increment": {
-    // <names> <count> <start-at> <every>: `count` increments spread over `names` names, a
-    // line after every `every` that returned (1: a parent that kills this process knows how
-    // many surely counted).
-    const [names, count, at, every] = args.map(Number) as [number, number, number, number];
+    // <names> <count> <start-at> <every> [record]: `count` increments spread over `names`
+    // names, a line after every `every` that returned. With `record`, the number that returned
+    // is written under that name after each one, for a parent that kills this process (lines
+    // still in an output buffer die with it; the store keeps what was written).
+    const [names, count, at, every] = args.slice(0, 4).map(Number) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    const record = args[4];
     using store = Memalloc.open(storeName, { maxMemory: 4 * MiB });
     say({ ready: true });
     waitUntil(at);
@@ -24,6 +31,7 @@ switch (command) {
     for (let i = 0; i < count; i++) {
       store.increment(`counter-${i % names}`);
       done++;
+      if (record !== undefined) store.write(record, done);
       if (done % every === 0) say({ done });
     }
     say({ done, finished: true });

@@ -1,6 +1,6 @@
 /**
- * One test API over `Deno.test` and `bun:test`, so every test file runs unchanged under
- * `deno test` and `bun test`.
+ * One test API over `Deno.test`, `bun:test` and `node:test`, so every test file runs unchanged
+ * under `deno test`, `bun test` and `node --test`.
  *
  * @module
  */
@@ -13,7 +13,7 @@ export type TestBody = () => void | Promise<void>;
 export interface TestOptions {
   /** Skip the test, with this reason printed in its name. */
   ignore?: boolean;
-  /** Time limit in milliseconds (Bun only; Deno has no per-test limit). */
+  /** Time limit in milliseconds (Bun and Node; Deno has no per-test limit). */
   timeout?: number;
 }
 
@@ -26,7 +26,26 @@ interface BunTestModule {
   };
 }
 
+interface NodeTestModule {
+  test(
+    name: string,
+    options: { skip?: boolean; timeout?: number },
+    body: TestBody,
+  ): unknown;
+}
+
 function makeTest(): Promise<TestFunction> | TestFunction {
+  if (runtime === "node") {
+    const specifier = "node:test";
+    return (import(specifier) as Promise<NodeTestModule>).then(
+      (node) => (name: string, body: TestBody, options?: TestOptions): void => {
+        node.test(name, {
+          skip: options?.ignore ?? false,
+          timeout: options?.timeout ?? 120_000,
+        }, body);
+      },
+    );
+  }
   if (runtime === "bun") {
     // A variable specifier keeps Deno from resolving a `bun:` module.
     const specifier = "bun:test";
@@ -52,5 +71,5 @@ function makeTest(): Promise<TestFunction> | TestFunction {
 /** Registers a test with the runtime's own test runner. */
 export const test: TestFunction = await makeTest();
 
-/** The runtime the tests run on ("deno" or "bun"). */
+/** The runtime the tests run on ("deno", "bun" or "node"). */
 export { runtime };

@@ -19,7 +19,7 @@ import {
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
-import { type ChildRuntime, isRoot, run, runtimeBinary } from "./_spawn.ts";
+import { type ChildRuntime, isRoot, NODE_FLAGS, run, runtimeBinary, RUNTIMES } from "./_spawn.ts";
 
 /** The user the children run as: `nobody` on Debian. */
 export const OTHER_UID = 65534;
@@ -54,7 +54,7 @@ export interface OtherUser {
 }
 
 /**
- * Bundles `scripts` (relative to tests/) and links both runtimes into a new folder that every
+ * Bundles `scripts` (relative to tests/) and links every runtime into a new folder that every
  * user can read. Returns `undefined` when this process cannot run children as another user
  * (it is not root).
  */
@@ -77,7 +77,7 @@ export async function prepareOtherUser(scripts: string[]): Promise<OtherUser | u
         logLevel: "error",
       });
     }
-    for (const runtime of ["deno", "bun"] as const) {
+    for (const runtime of RUNTIMES) {
       const binary = realpathSync(runtimeBinary(runtime));
       const copy = join(dir, runtime);
       try {
@@ -99,6 +99,8 @@ export async function prepareOtherUser(scripts: string[]): Promise<OtherUser | u
       return run(runtime, script, args, {
         command: runtime === "deno"
           ? [join(dir, "deno"), "run", "-A", "--quiet", path, ...args]
+          : runtime === "node"
+          ? [join(dir, "node"), ...NODE_FLAGS, path, ...args]
           : [join(dir, "bun"), "run", path, ...args],
         wrapper: ["setpriv", `--reuid=${who.uid}`, `--regid=${who.gid}`, ...groups],
         env: { HOME: join(dir, "home"), DENO_DIR: join(dir, "home", "deno"), ...env },

@@ -1,6 +1,6 @@
 /**
- * Starts real Deno and Bun processes for the multi-process tests, through `node:child_process`
- * (both runtimes implement it).
+ * Starts real Deno, Bun and Node.js processes for the multi-process tests, through
+ * `node:child_process` (all three runtimes implement it).
  *
  * @module
  */
@@ -10,7 +10,7 @@ import type { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 
 /** The runtimes every multi-process test runs its children on. */
-export const RUNTIMES = ["deno", "bun"] as const;
+export const RUNTIMES = ["deno", "bun", "node"] as const;
 /** One of {@linkcode RUNTIMES}. */
 export type ChildRuntime = typeof RUNTIMES[number];
 
@@ -23,8 +23,19 @@ export function runtimeBinary(runtime: ChildRuntime): string {
 }
 
 /**
+ * Node's flags for memalloc: `--experimental-ffi` for the Node 26 releases that keep `node:ffi`
+ * behind it (26.10 and 26.12 load it without), and no experimental warning on every child's
+ * stderr.
+ */
+export const NODE_FLAGS: readonly string[] = [
+  "--experimental-ffi",
+  "--disable-warning=ExperimentalWarning",
+];
+
+/**
  * The command line that runs a script under a runtime: under Deno with `denoFlags` (default
- * `-A`, every permission).
+ * `-A`, every permission); under Node with {@linkcode NODE_FLAGS}, the TypeScript run by type
+ * stripping.
  */
 export function commandFor(
   runtime: ChildRuntime,
@@ -33,9 +44,11 @@ export function commandFor(
   denoFlags: readonly string[] = ["-A"],
 ): string[] {
   const path = fileURLToPath(new URL(script, import.meta.url));
-  return runtime === "deno"
-    ? [runtimeBinary("deno"), "run", ...denoFlags, "--quiet", path, ...args]
-    : [runtimeBinary("bun"), "run", path, ...args];
+  if (runtime === "deno") {
+    return [runtimeBinary("deno"), "run", ...denoFlags, "--quiet", path, ...args];
+  }
+  if (runtime === "node") return [runtimeBinary("node"), ...NODE_FLAGS, path, ...args];
+  return [runtimeBinary("bun"), "run", path, ...args];
 }
 
 /**

@@ -12,7 +12,7 @@ import { Segment } from "../ffi/segment.ts";
 import { libc } from "../ffi/sys.ts";
 import { Memalloc, MemallocError } from "../mod.ts";
 import { test } from "./_harness.ts";
-import { run, RUNTIMES, start, uniqueName } from "./_spawn.ts";
+import { type ChildRuntime, run, RUNTIMES, start, uniqueName } from "./_spawn.ts";
 
 const MiB = 1 << 20;
 const lastJson = (stdout: string) => JSON.parse(stdout.trim().split("\n").at(-1)!);
@@ -32,7 +32,7 @@ async function withName(prefix: string, body: (name: string) => Promise<void> | 
 }
 
 /** Starts a child of `runtime` that takes the store's lock and keeps it until it is killed. */
-async function holder(runtime: "deno" | "bun", name: string) {
+async function holder(runtime: ChildRuntime, name: string) {
   const child = start(runtime, "_lock_child.ts", ["hold", name]);
   const line = JSON.parse(await child.waitForLine((l) => l.includes('"locked"')));
   assert.equal(line.holder, line.pid, "the holder records its pid");
@@ -171,7 +171,7 @@ test("Segment.lock recovers a mutex left not recoverable (unlocked after EOWNERD
   });
 });
 
-test("Segment.lock excludes processes of both runtimes: a Deno and a Bun process incrementing one word under it lose no update, with either lock kind", async () => {
+test("Segment.lock excludes processes of every runtime: a Deno, a Bun and a Node process incrementing one word under it lose no update, with either lock kind", async () => {
   const kinds = mutexAvailable ? ["mutex", "flock"] as const : ["flock"] as const;
   for (const kind of kinds) {
     await withName(`count-${kind}`, async (name) => {

@@ -5,6 +5,7 @@ import { SEG_SIZE, ST_AUTOCLEAN, ST_ORDER_TAIL } from "../allocator/layout.ts";
 import { Segment } from "../ffi/segment.ts";
 import { runtime, test } from "./_harness.ts";
 import { run, RUNTIMES, start, uniqueName } from "./_spawn.ts";
+import { startThread } from "./_thread.ts";
 import { sampleValues } from "./_values.ts";
 
 const KiB = 1024;
@@ -61,7 +62,7 @@ test("Memalloc.read returns every value kind equal to what Memalloc.write stored
   });
 });
 
-test("Memalloc.read of bytes returns a copy, not a view of shared memory; small copies share a pool under Deno without overlapping", async () => {
+test("Memalloc.read of bytes returns a copy, not a view of shared memory; small copies share a pool under Deno and Node without overlapping", async () => {
   await withStore({}, (store) => {
     store.write("b", new Uint8Array([1, 2, 3]));
     store.write("big", new Uint8Array(5000).fill(7));
@@ -71,8 +72,9 @@ test("Memalloc.read of bytes returns a copy, not a view of shared memory; small 
     assert.deepEqual(second, new Uint8Array([1, 2, 3]), "another read's copy is its own");
     assert.deepEqual(store.read("b"), new Uint8Array([1, 2, 3]), "the store is unchanged");
     assert.equal(first.byteLength, 3);
-    // Deno carves values of up to 4 KiB out of a 64 KiB slab; Bun gives each its own buffer.
-    assert.equal(first.buffer.byteLength, runtime === "deno" ? 64 * KiB : 3);
+    // Deno and Node carve values of up to 4 KiB out of a 64 KiB slab; Bun gives each its own
+    // buffer.
+    assert.equal(first.buffer.byteLength, runtime === "bun" ? 3 : 64 * KiB);
     assert.notEqual(first.buffer.byteLength, store.maxMemory, "not the mapping");
     const big = store.read<Uint8Array>("big")!;
     assert.equal(big.buffer.byteLength, 5000, "a value over 4 KiB has a buffer of its own");
@@ -83,8 +85,10 @@ test("Memalloc.read of bytes returns a copy, not a view of shared memory; small 
   });
 });
 
-test("Memalloc values written by Bun are read equal by Deno, and the other way round", async () => {
-  for (const [writer, reader] of [["bun", "deno"], ["deno", "bun"]] as const) {
+test("Memalloc values written by one runtime are read equal by the others: Bun -> Deno -> Node -> Bun", async () => {
+  for (
+    const [writer, reader] of [["bun", "deno"], ["deno", "node"], ["node", "bun"]] as const
+  ) {
     const name = uniqueName("cross");
     try {
       await run(writer, "_store_child.ts", ["write-samples", name]);
@@ -225,12 +229,14 @@ test("Memalloc entries outlive the handle and the process that wrote them", asyn
 
 test("Memalloc in a Worker and the main thread share one store, each with its own lock", async () => {
   await withStore({ maxMemory: 4 * MiB }, async (store, name) => {
-    const worker = new Worker(new URL("./_worker.ts", import.meta.url).href, { type: "module" });
+    const worker = await startThread(new URL("./_worker.ts", import.meta.url));
     let ready!: () => void;
     const listening = new Promise<void>((resolve) => (ready = resolve));
     const done = new Promise<{ done: number }>((resolve, reject) => {
-      worker.onmessage = (event) => event.data.ready ? ready() : resolve(event.data);
-      worker.onerror = (event) => reject(new Error(String((event as ErrorEvent).message)));
+      worker.onMessage((data: { ready?: boolean; done: number }) =>
+        data.ready ? ready() : resolve(data)
+      );
+      worker.onError(reject);
     });
     await listening;
     worker.postMessage({ store: name, count: 2000 });
@@ -247,11 +253,11 @@ test("Memalloc in a Worker and the main thread share one store, each with its ow
   });
 });
 
-test("Memalloc with two Deno and two Bun processes writing and reading: no torn value", async () => {
-  const name = uniqueName("four");
+test("Memalloc with two Deno, two Bun and two Node processes writing and reading: no torn value", async () => {
+  const name = uniqueName("six");
   try {
-    const children = ["deno", "deno", "bun", "bun"].map((runtime, i) =>
-      start(runtime as "deno" | "bun", "_store_child.ts", [
+    const children = [...RUNTIMES, ...RUNTIMES].map((runtime, i) =>
+      start(runtime, "_store_child.ts", [
         "stress",
         name,
         `${runtime}${i}`,
@@ -304,7 +310,7 @@ test("Memalloc writer killed with SIGKILL mid-write is repaired by the next proc
   const name = uniqueName("kill");
   try {
     for (let round = 0; round < 6; round++) {
-      const runtime = RUNTIMES[round % 2]!;
+      const runtime = RUNTIMES[round % RUNTIMES.length]!;
       const child = start(runtime, "_store_child.ts", ["write-loop", name]);
       await child.waitForLine((line) => line.includes("ready"));
       await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 80));

@@ -309,21 +309,21 @@ test("Segment.open fails with EACCES on a segment owned by another user", async 
   }
 });
 
-test("Segment is shared by Deno and Bun processes: each sees what the other wrote", async () => {
+test("Segment is shared by Deno, Bun and Node processes: each sees what another wrote", async () => {
   const name = uniqueName("cross");
   try {
     using segment = Segment.open(name, { size: MiB });
-    await run("deno", "_segment_child.ts", ["write", name, "5000", "11"]);
-    assert.equal(
-      lastJson((await run("bun", "_segment_child.ts", ["read", name, "5000"])).stdout).read,
-      11,
-    );
-    await run("bun", "_segment_child.ts", ["write", name, "5001", "22"]);
-    assert.equal(
-      lastJson((await run("deno", "_segment_child.ts", ["read", name, "5001"])).stdout).read,
-      22,
-    );
-    assert.deepEqual([...new Uint8Array(segment.buffer, 5000, 2)], [11, 22]);
+    const pairs = [["deno", "bun"], ["bun", "node"], ["node", "deno"]] as const;
+    for (const [i, [writer, reader]] of pairs.entries()) {
+      const offset = String(5000 + i);
+      await run(writer, "_segment_child.ts", ["write", name, offset, String(11 * (i + 1))]);
+      assert.equal(
+        lastJson((await run(reader, "_segment_child.ts", ["read", name, offset])).stdout).read,
+        11 * (i + 1),
+        `${writer} -> ${reader}`,
+      );
+    }
+    assert.deepEqual([...new Uint8Array(segment.buffer, 5000, 3)], [11, 22, 33]);
   } finally {
     Segment.unlink(name);
   }
@@ -377,7 +377,7 @@ test("Segment.open from six processes at once ends with one creator and one head
     for (let round = 0; round < 3; round++) {
       Segment.unlink(name);
       const children = [0, 1, 2, 3, 4, 5].map((i) =>
-        start(RUNTIMES[i % 2]!, "_segment_child.ts", ["open", name, String(2 * MiB)])
+        start(RUNTIMES[i % RUNTIMES.length]!, "_segment_child.ts", ["open", name, String(2 * MiB)])
       );
       const results = await Promise.all(children.map((c) => c.exited));
       const outs = results.map((r) => lastJson(r.stdout));

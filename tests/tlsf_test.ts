@@ -1075,9 +1075,11 @@ const crashCases: CrashCase[] = [
 /** Replays stores on a copy of a heap's words, and records them in order. */
 class StoreLog {
   readonly stores: [number, number][] = [];
+  readonly words: Uint32Array;
   readonly #heads: number;
 
-  constructor(readonly words: Uint32Array, flCount: number) {
+  constructor(words: Uint32Array, flCount: number) {
+    this.words = words;
     this.#heads = W_SL_MAPS + flCount;
   }
 

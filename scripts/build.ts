@@ -1,0 +1,71 @@
+/**
+ * `npm run build`: the npm package's contents in `dist/`, for Bun and Node.
+ *
+ * - `dist/mod.js`: `mod.ts` and everything it imports, bundled by esbuild into one ES module
+ *   (ES2022, so that even a Node.js too old for `node:ffi` loads it and gets memalloc's error),
+ *   with `dist/mod.js.map`. cbor-x stays an import: it is a dependency, never a bundled copy.
+ * - `dist/**.d.ts`: TypeScript's declarations of the same sources (`tsconfig.build.json`), their
+ *   JSDoc kept, each relative `.ts` specifier rewritten to `.js` (tsc keeps them as written in
+ *   declarations, where a consumer's `nodenext` resolution would not find them).
+ *
+ * Usage: deno run -A scripts/build.ts
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const dist = `${root}dist/`;
+
+rmSync(dist, { recursive: true, force: true });
+const result = await esbuild.build({
+  absWorkingDir: root,
+  entryPoints: ["mod.ts"],
+  outfile: "dist/mod.js",
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  target: "es2022",
+  external: ["cbor-x", "cbor-x/*"],
+  sourcemap: true,
+  sourcesContent: true,
+  legalComments: "inline",
+  metafile: true,
+  logLevel: "warning",
+});
+await esbuild.stop();
+const bundled = Object.keys(result.metafile.inputs).filter((p) => p.includes("node_modules"));
+if (bundled.length > 0) throw new Error(`A dependency was bundled: ${bundled.join(", ")}`);
+
+const tsc = existsSync(`${root}node_modules/.bin/tsc`) ? `${root}node_modules/.bin/tsc` : "tsc";
+const declarations = spawnSync(tsc, ["-p", "tsconfig.build.json"], {
+  cwd: root,
+  stdio: "inherit",
+});
+if (declarations.status !== 0) {
+  console.error(`tsc failed (${declarations.status ?? declarations.signal})`);
+  Deno.exit(1);
+}
+
+// Relative imports in code, not in the JSDoc examples (lines of a comment start with "*").
+const SPECIFIER = /^(?!\s*\*)(.*?(?:from\s+|import\())(["'])(\.{1,2}\/[^"']+)\.ts\2/gm;
+for (const file of files(dist).filter((f) => f.endsWith(".d.ts"))) {
+  const text = readFileSync(dist + file, "utf8");
+  writeFileSync(dist + file, text.replace(SPECIFIER, "$1$2$3.js$2"));
+}
+
+/** Every file under `dir`, relative to it. */
+function files(dir: string, prefix = ""): string[] {
+  return readdirSync(dir).sort().flatMap((name) =>
+    statSync(dir + name).isDirectory()
+      ? files(`${dir}${name}/`, `${prefix}${name}/`)
+      : [`${prefix}${name}`]
+  );
+}
+const written = files(dist);
+const bytes = written.reduce((sum, file) => sum + statSync(dist + file).size, 0);
+console.log(`dist/: ${written.length} files, ${(bytes / 1024).toFixed(1)} KiB`);
+for (const file of written) console.log(`  ${file}  ${statSync(dist + file).size} B`);

@@ -1,0 +1,250 @@
+/**
+ * The npm package as a user gets it: builds it (`scripts/build.ts`), packs it (`npm pack`), and
+ * in a fresh folder outside the repository installs the tarball into a Bun project (`bun add`)
+ * and into a Node project (`npm install`). There it runs the seed's example (the PHP library's
+ * `Foobar123`) in each, has the Node project write a value that the Bun project reads, checks
+ * the package's types with `tsc` as a consumer's `nodenext` project sees them, and checks that an
+ * older Node.js gets memalloc's error rather than a crash. Prints each check, the time to
+ * import the package in each runtime (cold, as a process; reported, never asserted), and ends
+ * with `consumer: N passed, N failed`.
+ *
+ * Usage: deno run -A scripts/consumer_test.ts
+ *
+ * @module
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Memalloc } from "../mod.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = (name: string) =>
+  existsSync(`${root}node_modules/.bin/${name}`) ? `${root}node_modules/.bin/${name}` : name;
+const node = bin("node");
+const bun = bin("bun");
+const run = Deno.env.get("MEMALLOC_TEST_RUN") || crypto.randomUUID().slice(0, 8);
+const NODE_FLAGS = ["--experimental-ffi", "--disable-warning=ExperimentalWarning"];
+
+let passed = 0;
+let failed = 0;
+const stores: string[] = [];
+
+/** Runs a command; returns its output, or throws with it when it fails. */
+function sh(command: string[], cwd: string, env: Record<string, string> = {}): string {
+  const result = spawnSync(command[0]!, command.slice(1), {
+    cwd,
+    env: { ...Deno.env.toObject(), NO_COLOR: "1", ...env },
+    encoding: "utf8",
+    timeout: 300_000,
+  });
+  if (result.status !== 0) {
+    throw new Error(
+      `${command.join(" ")} exited with ${
+        result.status ?? result.signal
+      }:\n${result.stdout}\n${result.stderr}`,
+    );
+  }
+  return result.stdout;
+}
+
+/** Runs one named check and prints its outcome. */
+function check(name: string, body: () => void): void {
+  try {
+    body();
+    passed++;
+    console.log(`ok   ${name}`);
+  } catch (error) {
+    failed++;
+    console.log(
+      `FAIL ${name}\n     ${String((error as Error).message).replaceAll("\n", "\n     ")}`,
+    );
+  }
+}
+
+function expect(actual: string, expected: string, what: string): void {
+  if (actual !== expected) {
+    throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+  }
+}
+
+function store(label: string): string {
+  const name = `test-${run}-consumer-${label}-${Deno.pid}`;
+  stores.push(name);
+  return name;
+}
+
+const work = mkdtempSync(join(tmpdir(), "memalloc-consumer-"));
+try {
+  // The package: built and packed as `npm publish` would.
+  sh([Deno.execPath(), "run", "-A", "scripts/build.ts"], root);
+  const packed = JSON.parse(sh(["npm", "pack", "--json", "--pack-destination", work], root)) as {
+    filename: string;
+    size: number;
+    unpackedSize: number;
+    files: { path: string; size: number }[];
+  }[];
+  const tarball = join(work, packed[0]!.filename);
+  console.log(
+    `package: ${packed[0]!.filename}, ${packed[0]!.size} B packed, ${
+      packed[0]!.unpackedSize
+    } B unpacked, ${packed[0]!.files.length} files:`,
+  );
+  for (const file of packed[0]!.files) console.log(`  ${file.path}  ${file.size} B`);
+
+  // The seed's example, importing the package instead of the repository's mod.ts.
+  const seed = readFileSync(`${root}tests/_seed_example.ts`, "utf8").replace(
+    'from "../mod.ts"',
+    'from "memalloc"',
+  );
+  if (!seed.includes('from "memalloc"')) throw new Error("the seed example imports no module");
+  const writer = `import { Memalloc } from "memalloc";
+const store = Memalloc.open(process.argv[2], { maxMemory: 1 << 20 });
+store.write("from-node", { runtime: "node", version: process.versions.node, list: [1, 2, 3] });
+store.close();
+console.log("written");
+`;
+  const reader = `import { Memalloc } from "memalloc";
+const store = Memalloc.open(process.argv[2], { maxMemory: 1 << 20 });
+console.log(JSON.stringify(store.read("from-node")));
+store.close();
+`;
+  const typed = `import { Memalloc, MemallocError, type MemallocStats } from "memalloc";
+const store: Memalloc = Memalloc.open("typed", { maxMemory: 1 << 20, autoclean: 0.8 });
+const stats: MemallocStats = store.stats();
+const entries: number = stats.entries;
+const error: MemallocError | undefined = undefined;
+export { entries, error };
+`;
+
+  const bunApp = join(work, "bun-app");
+  const nodeApp = join(work, "node-app");
+  for (const [dir, name] of [[bunApp, "bun-app"], [nodeApp, "node-app"]] as const) {
+    mkdirSync(dir);
+    writeFileSync(
+      join(dir, "package.json"),
+      JSON.stringify({ name, private: true, type: "module" }, null, 2),
+    );
+  }
+  writeFileSync(join(bunApp, "seed.ts"), seed);
+  writeFileSync(join(bunApp, "read.ts"), reader);
+  writeFileSync(join(nodeApp, "seed.mjs"), seed);
+  writeFileSync(join(nodeApp, "write.mjs"), writer);
+  writeFileSync(join(nodeApp, "typed.ts"), typed);
+  writeFileSync(
+    join(nodeApp, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: {
+        module: "nodenext",
+        moduleResolution: "nodenext",
+        target: "es2022",
+        strict: true,
+        noEmit: true,
+        types: [],
+        lib: ["esnext"],
+      },
+      files: ["typed.ts"],
+    }),
+  );
+
+  check("bun add installs the tarball into a Bun project", () => {
+    sh([bun, "add", tarball], bunApp);
+  });
+  check(
+    "npm install installs the tarball into a Node project, with no install script of its own",
+    () => {
+      sh(["npm", "install", "--no-audit", "--no-fund", tarball], nodeApp);
+      const manifest = JSON.parse(
+        readFileSync(join(nodeApp, "node_modules/memalloc/package.json"), "utf8"),
+      );
+      const hooks = ["preinstall", "install", "postinstall", "prepare"].filter((hook) =>
+        manifest.scripts?.[hook] !== undefined
+      );
+      if (hooks.length > 0) throw new Error(`the package has install scripts: ${hooks.join(", ")}`);
+      if (existsSync(join(nodeApp, "node_modules/memalloc/node_modules/cbor-x"))) {
+        throw new Error("cbor-x was nested instead of shared");
+      }
+      const bundled = readFileSync(join(nodeApp, "node_modules/memalloc/dist/mod.js"), "utf8");
+      if (!bundled.includes('from "cbor-x/decode"')) throw new Error("cbor-x is not an import");
+    },
+  );
+  check("the seed example prints Foobar123 in the Bun project", () => {
+    const name = store("seed-bun");
+    expect(sh([bun, "seed.ts"], bunApp, { MEMALLOC_STORE: name }).trim(), "Foobar123", "bun");
+  });
+  check("the seed example prints Foobar123 in the Node project", () => {
+    const name = store("seed-node");
+    const out = sh([node, ...NODE_FLAGS, "seed.mjs"], nodeApp, { MEMALLOC_STORE: name });
+    expect(out.trim(), "Foobar123", "node");
+  });
+  check("a value written by the Node project is read by the Bun project", () => {
+    const name = store("cross");
+    expect(sh([node, ...NODE_FLAGS, "write.mjs", name], nodeApp).trim(), "written", "node");
+    const value = JSON.parse(sh([bun, "read.ts", name], bunApp));
+    expect(value.runtime, "node", "runtime");
+    expect(JSON.stringify(value.list), "[1,2,3]", "list");
+  });
+  check("the package's types check in a nodenext TypeScript project", () => {
+    sh([bin("tsc"), "-p", "tsconfig.json"], nodeApp);
+  });
+  const system = ["/usr/bin/node", "/usr/local/bin/node"].find((p) => existsSync(p));
+  const systemMajor = system === undefined
+    ? 0
+    : Number(sh([system, "--version"], nodeApp).trim().slice(1).split(".")[0]);
+  if (system !== undefined && systemMajor < 26) {
+    check(
+      `Node.js ${systemMajor} (${system}) gets ERR_MEMALLOC_RUNTIME from the package, no crash`,
+      () => {
+        const name = store("old-node");
+        const result = spawnSync(system!, ["seed.mjs"], {
+          cwd: nodeApp,
+          env: { ...Deno.env.toObject(), MEMALLOC_STORE: name },
+          encoding: "utf8",
+        });
+        if (result.status === 0) throw new Error("the seed ran on a Node.js without node:ffi");
+        if (
+          !/ERR_MEMALLOC_RUNTIME/.test(result.stderr) ||
+          !/Node\.js 26\.1 or later/.test(result.stderr)
+        ) {
+          throw new Error(`unexpected error:\n${result.stderr}`);
+        }
+        if (existsSync(`/dev/shm/memalloc.${name}`)) throw new Error("a store was created");
+      },
+    );
+  } else console.log(`skip an older Node.js's error: no Node.js older than 26 here`);
+
+  // Cold import: a new process that imports the package and exits (best of 5, reported only).
+  const importTime = (command: string[], cwd: string) => {
+    let best = Infinity;
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      sh(command, cwd);
+      best = Math.min(best, performance.now() - started);
+    }
+    return best;
+  };
+  const times = {
+    "node (import memalloc)": importTime(
+      [node, ...NODE_FLAGS, "--input-type=module", "-e", 'await import("memalloc")'],
+      nodeApp,
+    ),
+    "node (empty script)": importTime([node, "--input-type=module", "-e", ""], nodeApp),
+    "bun (import memalloc)": importTime([bun, "-e", 'await import("memalloc")'], bunApp),
+    "bun (empty script)": importTime([bun, "-e", ""], bunApp),
+    "deno (import mod.ts)": importTime(
+      [Deno.execPath(), "eval", "--quiet", `await import(${JSON.stringify(`${root}mod.ts`)})`],
+      root,
+    ),
+    "deno (empty script)": importTime([Deno.execPath(), "eval", "--quiet", ""], root),
+  };
+  console.log("cold start of a process, best of 5 (ms):");
+  for (const [what, ms] of Object.entries(times)) {
+    console.log(`  ${what.padEnd(24)} ${ms.toFixed(0)}`);
+  }
+} finally {
+  for (const name of stores) Memalloc.unlink(name);
+  rmSync(work, { recursive: true, force: true });
+}
+console.log(`\nconsumer: ${passed} passed, ${failed} failed`);
+Deno.exit(failed > 0 ? 1 : 0);
