@@ -23,7 +23,7 @@ import {
   SEG_VERSION,
   SEGMENT_HEADER_BYTES,
 } from "./allocator/layout.ts";
-import { type EntryInfo, Store, type StoreStats } from "./allocator/store.ts";
+import { type EntryInfo, type ScannedEntry, Store, type StoreStats } from "./allocator/store.ts";
 import { MemallocError } from "./errors.ts";
 import {
   checkLockOptions,
@@ -283,6 +283,40 @@ function checkFinite(value: unknown, what: string, name: string): number {
     throw new RangeError(`Cannot increment "${name}": ${what} must be finite, got ${value}`);
   }
   return value;
+}
+
+/** What {@linkcode Memalloc.keys} and {@linkcode Memalloc.entries} take. */
+export interface MemallocListOptions {
+  /** Only names that start with this string (compared as UTF-8 bytes). */
+  prefix?: string;
+  /** At most this many (a whole number; default: all). */
+  limit?: number;
+}
+
+const LIST_OPTION_KEYS = new Set(["prefix", "limit"]);
+const prefixEncoder = new TextEncoder();
+
+/** The prefix (as UTF-8) and limit of keys()/entries() options, checked. */
+function checkListOptions(
+  options: MemallocListOptions | undefined,
+  verb: string,
+): { prefix: Uint8Array; limit: number } {
+  if (options === undefined) return { prefix: new Uint8Array(0), limit: Infinity };
+  checkOptionKeys(options, verb, LIST_OPTION_KEYS);
+  const { prefix = "", limit = Infinity } = options;
+  if (typeof prefix !== "string") {
+    throw new TypeError(`The prefix of ${verb}() must be a string, got ${describe(prefix)}`);
+  }
+  if (!prefix.isWellFormed()) {
+    throw new TypeError(`The prefix of ${verb}() contains a lone surrogate`);
+  }
+  if (typeof limit !== "number") {
+    throw new TypeError(`The limit of ${verb}() must be a number, got ${describe(limit)}`);
+  }
+  if (!(limit >= 0) || (limit !== Infinity && !Number.isInteger(limit))) {
+    throw new RangeError(`The limit of ${verb}() must be a whole number from 0 up, got ${limit}`);
+  }
+  return { prefix: prefixEncoder.encode(prefix), limit };
 }
 
 /** The reader of `has`: an entry is there. */
@@ -632,6 +666,94 @@ export class Memalloc {
       return encodeValue(result, this.maxMemory);
     });
     return result;
+  }
+
+  /**
+   * The names in the store, oldest-written first, optionally only those that start with
+   * `prefix`, at most `limit` of them. The store's lock is held for a few hundred entries at a
+   * time, never for the whole walk, so writers in other processes go on meanwhile: a name that
+   * is not written during the walk is listed once, a name written during it once (at its
+   * newest place), and a name deleted or evicted during it may be missing.
+   *
+   * @param options `prefix`: only names that start with it; `limit`: at most this many.
+   * @returns The names.
+   * @throws {TypeError} For options that are not an object, a prefix that is not a string or
+   * holds a lone surrogate, or an unknown option.
+   * @throws {RangeError} For a limit that is not a whole number from 0 up.
+   * @throws {MemallocError} When the store is closed; `ERR_MEMALLOC_REENTRANT` inside an
+   * `update` callback.
+   *
+   * @example List the sessions
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.write("session:1", "a");
+   * store.write("user:1", "b");
+   * store.write("session:2", "c");
+   * console.log(store.keys({ prefix: "session:" })); // [ "session:1", "session:2" ]
+   * Memalloc.unlink(name);
+   * ```
+   */
+  keys(options?: MemallocListOptions): string[] {
+    const store = this.#open();
+    const { prefix, limit } = checkListOptions(options, "keys");
+    const names = new Set<string>();
+    for (const entry of store.scan(prefix, false)) {
+      if (names.size >= limit) break;
+      const key = utf8.decode(entry.name);
+      names.delete(key); // written again during the walk: listed at its newest place
+      names.add(key);
+    }
+    return [...names];
+  }
+
+  /**
+   * The names and values in the store, oldest-written first, optionally only those whose name
+   * starts with `prefix`, at most `limit` of them. Values are read a few hundred entries (or
+   * about 1 MiB) at a time under the store's lock, and decoded as the iteration reaches them,
+   * so memory stays bounded however large the store is. Other processes may write between two
+   * chunks: an entry that is not written during the iteration comes once; one written during it
+   * may come again later with its new value; one deleted or evicted may not come at all.
+   *
+   * @param options `prefix`: only names that start with it; `limit`: at most this many.
+   * @returns An iterator of `[name, value]` pairs.
+   * @throws {TypeError} As {@linkcode Memalloc.keys} does.
+   * @throws {RangeError} As {@linkcode Memalloc.keys} does.
+   * @throws {MemallocError} When the store is closed; `ERR_MEMALLOC_CORRUPT` for a value that
+   * cannot be decoded.
+   *
+   * @example Sum the counters
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.increment("hits:a", 2);
+   * store.increment("hits:b", 3);
+   * let total = 0;
+   * for (const [, hits] of store.entries<number>({ prefix: "hits:" })) total += hits;
+   * console.log(total); // 5
+   * Memalloc.unlink(name);
+   * ```
+   */
+  entries<T = unknown>(options?: MemallocListOptions): IterableIterator<[string, T]> {
+    const store = this.#open();
+    const { prefix, limit } = checkListOptions(options, "entries");
+    return this.#entries<T>(store.scan(prefix, true), limit);
+  }
+
+  *#entries<T>(
+    scan: Iterable<ScannedEntry>,
+    limit: number,
+  ): Generator<[string, T], void, undefined> {
+    let count = 0;
+    for (const entry of scan) {
+      if (count++ >= limit) return;
+      const key = utf8.decode(entry.name);
+      yield [key, this.#decode<T>(key, entry.kind, entry.value!)];
+    }
   }
 
   /**
@@ -1116,6 +1238,56 @@ export function update<T = unknown>(
   change: (current: T | undefined) => T | undefined,
 ): T | undefined {
   return defaultMemalloc().update<T>(name, change);
+}
+
+/**
+ * The names in the default store, oldest-written first; see {@linkcode Memalloc.keys}.
+ *
+ * @param options `prefix`: only names that start with it; `limit`: at most this many.
+ * @returns The names.
+ * @throws {TypeError} For bad options.
+ * @throws {RangeError} For a limit that is not a whole number from 0 up.
+ *
+ * @example List names by prefix
+ * ```ts
+ * import * as memalloc from "./mod.ts";
+ *
+ * // This example's own store; without this line the functions use "default" (or $MEMALLOC_STORE).
+ * memalloc.setDefaultStore(`doc-${crypto.randomUUID()}`, { maxMemory: 1 << 20 });
+ * memalloc.write("user:1", "Ada");
+ * memalloc.write("user:2", "Grace");
+ * console.log(memalloc.keys({ prefix: "user:" })); // [ "user:1", "user:2" ]
+ * memalloc.Memalloc.unlink(memalloc.defaultStoreName());
+ * ```
+ */
+export function keys(options?: MemallocListOptions): string[] {
+  return defaultMemalloc().keys(options);
+}
+
+/**
+ * The names and values in the default store, oldest-written first; see
+ * {@linkcode Memalloc.entries}.
+ *
+ * @param options `prefix`: only names that start with it; `limit`: at most this many.
+ * @returns An iterator of `[name, value]` pairs.
+ * @throws {TypeError} For bad options.
+ * @throws {RangeError} For a limit that is not a whole number from 0 up.
+ *
+ * @example Read every user
+ * ```ts
+ * import * as memalloc from "./mod.ts";
+ *
+ * // This example's own store; without this line the functions use "default" (or $MEMALLOC_STORE).
+ * memalloc.setDefaultStore(`doc-${crypto.randomUUID()}`, { maxMemory: 1 << 20 });
+ * memalloc.write("user:1", { name: "Ada" });
+ * for (const [name, user] of memalloc.entries<{ name: string }>({ prefix: "user:" })) {
+ *   console.log(name, user.name); // user:1 Ada
+ * }
+ * memalloc.Memalloc.unlink(memalloc.defaultStoreName());
+ * ```
+ */
+export function entries<T = unknown>(options?: MemallocListOptions): IterableIterator<[string, T]> {
+  return defaultMemalloc().entries<T>(options);
 }
 
 /**

@@ -118,6 +118,21 @@ export type ValueReader<T> = (
   entry: number,
 ) => T;
 
+/** One entry as {@linkcode Store.scan} yields it: private copies of its bytes. */
+export interface ScannedEntry {
+  /** The name's UTF-8 bytes. */
+  name: Uint8Array;
+  /** The value's kind, as the codec numbers it. */
+  kind: number;
+  /** The value's bytes, when the scan asked for values. */
+  value: Uint8Array | undefined;
+}
+
+/** Most entries {@linkcode Store.scan} copies under the lock at a time. */
+export const SCAN_CHUNK = 256;
+/** About the most bytes of names and values {@linkcode Store.scan} copies under the lock at a time. */
+export const SCAN_BYTES: number = 1 << 20;
+
 /** What {@linkcode Store.stats} reports. */
 export interface StoreStats {
   /** Live entries. */
@@ -992,6 +1007,108 @@ export class Store {
       yield entry;
       entry = next;
     }
+  }
+
+  /**
+   * The entries whose name starts with `prefix`, in write order (oldest first), with their
+   * values copied when `values` is true. The lock is taken for one chunk at a time (at most
+   * {@linkcode SCAN_CHUNK} entries or about {@linkcode SCAN_BYTES} bytes of names and values),
+   * never across a `yield`, so writers wait for one chunk at most and memory stays bounded.
+   *
+   * Between chunks other processes may write. An entry that stays unchanged during the walk is
+   * yielded exactly once; one written during it may be yielded again at its new place in the
+   * write order (newest last); one deleted or evicted may be missed.
+   *
+   * @throws {MemallocError} `ERR_MEMALLOC_REENTRANT` from inside an `update` callback.
+   */
+  *scan(prefix: Uint8Array, values: boolean): Generator<ScannedEntry, void, undefined> {
+    let cursor = 0;
+    let cursorVersion = 0;
+    for (;;) {
+      const chunk: ScannedEntry[] = [];
+      let done: boolean;
+      this.#lockExclusive();
+      try {
+        try {
+          [cursor, cursorVersion, done] = this.#scanChunk(
+            cursor,
+            cursorVersion,
+            prefix,
+            values,
+            chunk,
+          );
+        } catch (error) {
+          if (!(error instanceof Corrupt)) throw error;
+          // A damaged link: repair, then go on after the last version seen (found by version).
+          this.#repairOrReset();
+          chunk.length = 0;
+          [cursor, cursorVersion, done] = this.#scanChunk(-1, cursorVersion, prefix, values, chunk);
+        }
+      } finally {
+        this.#unlock();
+      }
+      yield* chunk;
+      if (done) return;
+    }
+  }
+
+  /**
+   * One chunk of {@linkcode Store.scan}, from the entry after `cursor` (0: from the oldest; an
+   * entry that no longer has `version`, or -1: from the first written after `version`). Lock
+   * held. Returns the new cursor, its version, and whether the walk is over.
+   */
+  #scanChunk(
+    cursor: number,
+    version: number,
+    prefix: Uint8Array,
+    values: boolean,
+    out: ScannedEntry[],
+  ): [number, number, boolean] {
+    const u32 = this.#u32;
+    const u8 = this.#u8;
+    const limit = this.#walkLimit();
+    let entry: number;
+    if (cursor === 0) {
+      entry = this.#linked(u32[ST_ORDER_HEAD >>> 2]!);
+    } else if (
+      cursor > 0 && this.#dir.isEntryOffset(cursor) && (u32[cursor >>> 2]! & 0xff) === ENTRY_TAG &&
+      this.#versionOf(cursor) === version
+    ) {
+      entry = this.#linked(u32[(cursor + E_ORDER_NEXT) >>> 2]!);
+    } else {
+      // The cursor's entry was overwritten, deleted or evicted since: versions grow along the
+      // write order, so the walk goes on at the first entry written after it.
+      entry = this.#linked(u32[ST_ORDER_HEAD >>> 2]!);
+      for (let steps = 0; entry !== 0 && this.#versionOf(entry) <= version; steps++) {
+        if (steps > limit) throw new Corrupt("the write order does not end");
+        entry = this.#linked(u32[(entry + E_ORDER_NEXT) >>> 2]!);
+      }
+    }
+    let bytes = 0;
+    for (let steps = 0; entry !== 0; steps++) {
+      if (steps > limit) throw new Corrupt("the write order does not end");
+      if (out.length >= SCAN_CHUNK || bytes >= SCAN_BYTES) return [cursor, version, false];
+      const tag = u32[entry >>> 2]!;
+      const length = tag >>> TAG_NAME_SHIFT;
+      const nameStart = entry + ENTRY_HEADER_BYTES;
+      let match = length >= prefix.length;
+      for (let i = 0; match && i < prefix.length; i++) match = u8[nameStart + i] === prefix[i];
+      if (match) {
+        const valueStart = nameStart + length;
+        const valueEnd = this.#valueEnd(entry, tag);
+        if (valueEnd < valueStart || valueEnd > this.#heapEnd) throw new Corrupt("an entry's size");
+        out.push({
+          name: u8.slice(nameStart, valueStart),
+          kind: (tag >>> TAG_KIND_SHIFT) & TAG_KIND_MASK,
+          value: values ? u8.slice(valueStart, valueEnd) : undefined,
+        });
+        bytes += length + (values ? valueEnd - valueStart : 0) + 64;
+      }
+      cursor = entry;
+      version = this.#versionOf(entry);
+      entry = this.#linked(u32[(entry + E_ORDER_NEXT) >>> 2]!);
+    }
+    return [cursor, version, true];
   }
 
   /** Doubles the bucket array when there are more entries than buckets and the heap has room. */

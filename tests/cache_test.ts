@@ -394,3 +394,110 @@ test("Memalloc.update from two processes of every runtime at once loses no updat
     Memalloc.unlink(name);
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// keys and entries
+
+test("Memalloc.keys lists names oldest-written first, by UTF-8 prefix, up to a limit", () =>
+  withStore((store) => {
+    for (const name of ["b:1", "a:1", "b:2", "é:1", "b:3", "😀", "b"]) store.write(name, name);
+    assert.deepEqual(store.keys(), ["b:1", "a:1", "b:2", "é:1", "b:3", "😀", "b"]);
+    assert.deepEqual(store.keys({ prefix: "b:" }), ["b:1", "b:2", "b:3"]);
+    assert.deepEqual(store.keys({ prefix: "b" }), ["b:1", "b:2", "b:3", "b"]);
+    assert.deepEqual(store.keys({ prefix: "é" }), ["é:1"]);
+    assert.deepEqual(store.keys({ prefix: "\u{1F600}" }), ["😀"]);
+    assert.deepEqual(store.keys({ prefix: "b:", limit: 2 }), ["b:1", "b:2"]);
+    assert.deepEqual(store.keys({ limit: 0 }), []);
+    assert.deepEqual(store.keys({ prefix: "zzz" }), []);
+    store.write("b:1", "again"); // now the newest
+    assert.deepEqual(store.keys({ prefix: "b:" }), ["b:2", "b:3", "b:1"]);
+    store.delete("b:2");
+    assert.deepEqual(store.keys({ prefix: "b:" }), ["b:3", "b:1"]);
+  }));
+
+test("Memalloc.entries yields names and values oldest-written first, and keys and entries refuse bad options", () =>
+  withStore((store) => {
+    store.write("n", 1);
+    store.write("s", "text");
+    store.write("o", { deep: [1, 2] });
+    store.write("b", new Uint8Array([7]));
+    assert.deepEqual([...store.entries()], [
+      ["n", 1],
+      ["s", "text"],
+      ["o", { deep: [1, 2] }],
+      ["b", new Uint8Array([7])],
+    ]);
+    assert.deepEqual([...store.entries({ prefix: "o" })], [["o", { deep: [1, 2] }]]);
+    assert.deepEqual([...store.entries({ limit: 1 })], [["n", 1]]);
+    const bad: Array<[unknown, ErrorConstructor, RegExp]> = [
+      [{ prefix: 1 }, TypeError, /The prefix of keys\(\) must be a string, got 1/],
+      [{ prefix: "\uD800" }, TypeError, /lone surrogate/],
+      [{ limit: -1 }, RangeError, /The limit of keys\(\) must be a whole number from 0 up, got -1/],
+      [{ limit: 1.5 }, RangeError, /got 1.5/],
+      [{ limit: NaN }, RangeError, /got NaN/],
+      [{ limit: "2" }, TypeError, /must be a number, got "2"/],
+      [{ order: "name" }, TypeError, /Unknown option "order" for keys\(\)/],
+      [[], TypeError, /must be an object/],
+    ];
+    for (const [options, type, message] of bad) {
+      assert.throws(() => store.keys(options as never), (error: Error) => {
+        assert.ok(error instanceof type, `${error}`);
+        assert.match(error.message, message);
+        return true;
+      });
+    }
+    assert.throws(() => store.entries({ limit: -1 }), /The limit of entries\(\)/);
+  }));
+
+test("Memalloc.entries over a store written during the walk yields every unchanged entry once", () =>
+  withStore((store) => {
+    for (let i = 0; i < 2_000; i++) store.write(`k${i}`, i);
+    const seen = new Map<string, number>();
+    let step = 0;
+    for (const [name] of store.entries<number>()) {
+      seen.set(name, (seen.get(name) ?? 0) + 1);
+      // Between chunks: overwrite some names ahead and behind, delete some, add new ones.
+      if (++step % 100 === 0) {
+        store.write(`k${(step * 7) % 2_000}`, -1);
+        store.delete(`k${(step * 13 + 1) % 2_000}`);
+        store.write(`new${step}`, step);
+      }
+    }
+    const touched = new Set<string>();
+    for (let s = 100; s <= step; s += 100) {
+      touched.add(`k${(s * 7) % 2_000}`);
+      touched.add(`k${(s * 13 + 1) % 2_000}`);
+    }
+    for (let i = 0; i < 2_000; i++) {
+      const name = `k${i}`;
+      if (!touched.has(name)) assert.equal(seen.get(name), 1, name);
+      else assert.ok((seen.get(name) ?? 0) <= 2, name);
+    }
+    assert.deepEqual(store.verify(), []);
+  }, 4 * MiB));
+
+test("Memalloc.keys and entries walk 1,000,000 entries in chunks, inside an update callback refused", () =>
+  withStore((store) => {
+    const n = 1_000_000;
+    for (let i = 0; i < n; i++) store.write(`key:${i}`, i);
+    const names = store.keys({ prefix: "key:" });
+    assert.equal(names.length, n);
+    assert.equal(names[0], "key:0");
+    assert.equal(names[n - 1], `key:${n - 1}`);
+    let count = 0;
+    let sum = 0;
+    for (const [, value] of store.entries<number>()) {
+      count++;
+      sum += value;
+    }
+    assert.equal(count, n);
+    assert.equal(sum, (n * (n - 1)) / 2);
+    assert.deepEqual(store.keys({ prefix: "key:99999", limit: 3 }), [
+      "key:99999",
+      "key:999990",
+      "key:999991",
+    ]);
+    assert.throws(() => store.update("key:1", () => (store.keys(), 1)), {
+      code: "ERR_MEMALLOC_REENTRANT",
+    });
+  }, 160 * MiB));
