@@ -319,6 +319,53 @@ function checkListOptions(
   return { prefix: prefixEncoder.encode(prefix), limit };
 }
 
+/** One name's state, as {@linkcode Memalloc.watch} yields it. */
+export interface MemallocWatchEntry<T = unknown> {
+  /** The name. */
+  name: string;
+  /** Its value, or `undefined` when it has none. */
+  value: T | undefined;
+  /** The value's version (see {@linkcode MemallocEntryInfo.version}), or `null` when absent. */
+  version: number | null;
+}
+
+/**
+ * What {@linkcode Memalloc.watch} needs of a signal: any `AbortSignal` is one. (Declared here so
+ * that the package's types need no DOM or Node library.)
+ */
+export interface MemallocAbortSignal {
+  /** Whether it has aborted. */
+  readonly aborted: boolean;
+  /** Adds the listener for its `abort` event. */
+  addEventListener(type: "abort", listener: () => void, options?: { once?: boolean }): void;
+  /** Removes it. */
+  removeEventListener(type: "abort", listener: () => void): void;
+}
+
+/** What {@linkcode Memalloc.watch} takes besides the names. */
+export interface MemallocWatchOptions {
+  /** Ends the watch when it aborts (an `AbortSignal`, as `AbortController` makes). */
+  signal?: MemallocAbortSignal;
+}
+
+const WATCH_OPTION_KEYS = new Set(["signal"]);
+/** How often a watch looks at the store's change count, in ms. */
+const WATCH_POLL_MS = 10;
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: MemallocAbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
 /** The reader of `has`: an entry is there. */
 function present(): boolean {
   return true;
@@ -754,6 +801,101 @@ export class Memalloc {
       const key = utf8.decode(entry.name);
       yield [key, this.#decode<T>(key, entry.kind, entry.value!)];
     }
+  }
+
+  /**
+   * Watches names for changes, like Deno KV's `watch`: the first item is the names' current
+   * state; then a new item comes each time any of them is written, deleted, evicted (or the
+   * store purged), by any process of any runtime, within about 10 ms (changes in between are
+   * coalesced: each item is the state when it is read). While nothing changes the store costs
+   * a look at a few words every 10 ms: no lock, no busy loop. It ends on `break` (or `return`),
+   * when `signal` aborts, and when the store is closed; while it runs, its timer keeps the
+   * process alive.
+   *
+   * @param names The names to watch.
+   * @param options `signal`: an `AbortSignal` that ends the watch.
+   * @returns An async iterator of the names' states, in the order of `names`.
+   * @throws {TypeError} For names that are not an array of valid names, or a bad signal (on
+   * the first `next()`).
+   * @throws {MemallocError} When the store is closed before the watch starts.
+   *
+   * @example Wait for a value another process writes
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * setTimeout(() => store.write("ready", "yes"), 20);
+   * for await (const [ready] of store.watch(["ready"])) {
+   *   console.log(ready!.value); // undefined, then yes
+   *   if (ready!.value !== undefined) break;
+   * }
+   * Memalloc.unlink(name);
+   * ```
+   */
+  watch<T = unknown>(
+    names: readonly string[],
+    options?: MemallocWatchOptions,
+  ): AsyncIterableIterator<MemallocWatchEntry<T>[]> {
+    const store = this.#open();
+    if (!Array.isArray(names)) {
+      throw new TypeError(`watch() takes an array of names, got ${describe(names)}`);
+    }
+    const list = [...names];
+    for (const name of list) store.read(name, present); // validates every name now
+    let signal: MemallocAbortSignal | undefined;
+    if (options !== undefined) {
+      checkOptionKeys(options, "watch", WATCH_OPTION_KEYS);
+      signal = options.signal;
+      if (
+        signal !== undefined &&
+        (typeof signal !== "object" || signal === null || typeof signal.aborted !== "boolean" ||
+          typeof signal.addEventListener !== "function" ||
+          typeof signal.removeEventListener !== "function")
+      ) {
+        throw new TypeError(
+          `The signal of watch() must be an AbortSignal, got ${describe(signal)}`,
+        );
+      }
+    }
+    return this.#watch<T>(store, list, signal);
+  }
+
+  async *#watch<T>(
+    store: Store,
+    names: string[],
+    signal: MemallocAbortSignal | undefined,
+  ): AsyncGenerator<MemallocWatchEntry<T>[], void, undefined> {
+    let count = store.changeCount();
+    let state = this.#states<T>(store, names);
+    yield state;
+    for (;;) {
+      await pause(WATCH_POLL_MS, signal);
+      if (signal?.aborted || this.#store !== store) return;
+      const now = store.changeCount();
+      if (now === count) continue;
+      count = now;
+      const next = this.#states<T>(store, names);
+      if (next.some((entry, i) => entry.version !== state[i]!.version)) {
+        state = next;
+        yield state;
+      }
+    }
+  }
+
+  /** The names' values and versions, each read as one. */
+  #states<T>(store: Store, names: string[]): MemallocWatchEntry<T>[] {
+    return names.map((name) => {
+      const found = store.read(name, (kind, bytes, start, end, entry) => ({
+        value: readValue(kind, bytes, start, end),
+        version: store.versionAt(entry),
+      }));
+      if (found === undefined) return { name, value: undefined, version: null };
+      const value = found.value instanceof Cbor
+        ? this.#decode<T>(name, found.value.kind, found.value.bytes)
+        : found.value as T;
+      return { name, value, version: found.version };
+    });
   }
 
   /**
@@ -1288,6 +1430,35 @@ export function keys(options?: MemallocListOptions): string[] {
  */
 export function entries<T = unknown>(options?: MemallocListOptions): IterableIterator<[string, T]> {
   return defaultMemalloc().entries<T>(options);
+}
+
+/**
+ * Watches names of the default store for changes; see {@linkcode Memalloc.watch}.
+ *
+ * @param names The names to watch.
+ * @param options `signal`: an `AbortSignal` that ends the watch.
+ * @returns An async iterator of the names' states.
+ * @throws {TypeError} For bad names or options.
+ *
+ * @example Stop watching with a signal
+ * ```ts
+ * import * as memalloc from "./mod.ts";
+ *
+ * // This example's own store; without this line the functions use "default" (or $MEMALLOC_STORE).
+ * memalloc.setDefaultStore(`doc-${crypto.randomUUID()}`, { maxMemory: 1 << 20 });
+ * const stop = new AbortController();
+ * for await (const [config] of memalloc.watch(["config"], { signal: stop.signal })) {
+ *   console.log(config!.version); // null: not written yet
+ *   stop.abort();
+ * }
+ * memalloc.Memalloc.unlink(memalloc.defaultStoreName());
+ * ```
+ */
+export function watch<T = unknown>(
+  names: readonly string[],
+  options?: MemallocWatchOptions,
+): AsyncIterableIterator<MemallocWatchEntry<T>[]> {
+  return defaultMemalloc().watch<T>(names, options);
 }
 
 /**

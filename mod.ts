@@ -53,12 +53,15 @@ export {
   increment,
   keys,
   Memalloc,
+  type MemallocAbortSignal,
   type MemallocDeleteOptions,
   type MemallocEntryInfo,
   type MemallocIncrementOptions,
   type MemallocListOptions,
   type MemallocOptions,
   type MemallocStats,
+  type MemallocWatchEntry,
+  type MemallocWatchOptions,
   type MemallocWriteOptions,
   purge,
   read,
@@ -68,6 +71,7 @@ export {
   stats,
   STORE_ENV,
   update,
+  watch,
   write,
 } from "./memalloc.ts";
 export type { MemallocTrust } from "./ffi/segment.ts";

@@ -552,6 +552,25 @@ export class Store {
     });
   }
 
+  /**
+   * A number that moves whenever any entry is written, deleted or evicted, or the store is
+   * purged or repaired: a watcher polls it (a few plain loads, no lock, no shared write) and
+   * looks at its names only when it moved.
+   */
+  changeCount(): number {
+    const u32 = this.#u32;
+    return (u32[ST_WRITES >>> 2]! + u32[ST_DELETES >>> 2]! + u32[ST_EVICTIONS >>> 2]! +
+      Atomics.load(u32, EPOCH)) >>> 0;
+  }
+
+  /**
+   * The version of the entry at `entry`, for a {@linkcode ValueReader} that wants it with the
+   * value (read under the same seqlock check, so the two belong together).
+   */
+  versionAt(entry: number): number {
+    return this.#versionOf(entry);
+  }
+
   /** An entry's version (see {@linkcode EntryInfo.version}). */
   #versionOf(entry: number): number {
     const u32 = this.#u32;

@@ -62,6 +62,19 @@ switch (command) {
     say({ done: count });
     break;
   }
+  case "change": {
+    // <name>: after 300 ms writes it, after 300 more deletes it, saying when each was done.
+    const [name] = args as [string];
+    using store = Memalloc.open(storeName, { maxMemory: MiB });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    await sleep(300);
+    store.write(name, `from ${process.pid}`);
+    say({ wrote: Date.now() });
+    await sleep(300);
+    store.delete(name);
+    say({ deleted: Date.now() });
+    break;
+  }
   default:
     throw new Error(`Unknown command ${command}`);
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as memalloc from "../mod.ts";
-import { Memalloc, MemallocError } from "../mod.ts";
+import { Memalloc, MemallocError, type MemallocWatchEntry } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { run, RUNTIMES, start, uniqueName } from "./_spawn.ts";
 
@@ -501,3 +501,89 @@ test("Memalloc.keys and entries walk 1,000,000 entries in chunks, inside an upda
       code: "ERR_MEMALLOC_REENTRANT",
     });
   }, 160 * MiB));
+
+// ---------------------------------------------------------------------------------------------
+// watch
+
+/** The next state a watch yields (it must yield one). */
+async function nextState<T>(
+  watch: AsyncIterableIterator<MemallocWatchEntry<T>[]>,
+): Promise<MemallocWatchEntry<T>[]> {
+  const { value, done } = await watch.next();
+  assert.equal(done, false);
+  return value;
+}
+
+test("Memalloc.watch yields the current state, then each write, delete, eviction and purge", () =>
+  withStore(async (store) => {
+    store.write("a", "one");
+    const watch = store.watch<string>(["a", "b"]);
+    const first = await nextState(watch);
+    assert.deepEqual(first.map((e) => [e.name, e.value]), [["a", "one"], ["b", undefined]]);
+    assert.equal(first[0]!.version, store.info("a")!.version);
+    assert.equal(first[1]!.version, null);
+    store.write("unwatched", 1); // moves the change count, but not the watched names
+    setTimeout(() => store.write("b", "two"), 30);
+    const second = await nextState(watch);
+    assert.deepEqual(second.map((e) => e.value), ["one", "two"]);
+    store.delete("a");
+    assert.deepEqual((await nextState(watch)).map((e) => e.value), [undefined, "two"]);
+    store.purge();
+    assert.deepEqual((await nextState(watch)).map((e) => e.version), [null, null]);
+    await watch.return!();
+  }));
+
+test("Memalloc.watch sees an eviction, and ends on abort and on close", async () => {
+  await withStore(async (store) => {
+    store.write("old", "x".repeat(1000));
+    const controller = new AbortController();
+    const watch = store.watch(["old"], { signal: controller.signal });
+    await watch.next();
+    for (let i = 0; store.has("old"); i++) store.write(`filler-${i}`, "y".repeat(1000));
+    assert.equal((await nextState(watch))[0]!.value, undefined, "evicted");
+    setTimeout(() => controller.abort(), 20);
+    assert.equal((await watch.next()).done, true);
+  }, 64 * 1024);
+  await withStore(async (store) => {
+    const watch = store.watch(["x"]);
+    await watch.next();
+    setTimeout(() => store.close(), 20);
+    assert.equal((await watch.next()).done, true);
+  });
+});
+
+test("Memalloc.watch refuses bad names and options", () =>
+  withStore((store) => {
+    assert.throws(() => store.watch("a" as never), /watch\(\) takes an array of names, got "a"/);
+    assert.throws(() => store.watch([""]), TypeError);
+    assert.throws(() => store.watch([1 as never]), TypeError);
+    assert.throws(() => store.watch(["a"], { signal: {} as never }), /must be an AbortSignal/);
+    assert.throws(() => store.watch(["a"], { every: 1 } as never), /Unknown option "every"/);
+  }));
+
+test("Memalloc.watch sees writes and deletes by processes of every runtime", () =>
+  withStore(async (store, name) => {
+    for (const runtime of RUNTIMES) {
+      const watched = `w-${runtime}`;
+      const watch = store.watch<string>([watched]);
+      assert.equal((await nextState(watch))[0]!.value, undefined);
+      const child = start(runtime, "_cache_child.ts", ["change", name, watched]);
+      const written = (await nextState(watch))[0]!;
+      const seenWrite = Date.now();
+      assert.match(written.value!, /^from \d+$/);
+      const deleted = (await nextState(watch))[0]!;
+      const seenDelete = Date.now();
+      assert.equal(deleted.value, undefined);
+      assert.equal(deleted.version, null);
+      await watch.return!();
+      const { stdout, code } = await child.exited;
+      assert.equal(code, 0, stdout);
+      const [wrote, removed] = stdout.trim().split("\n").map((line) => JSON.parse(line));
+      // Polled every 10 ms: well within 50 ms on an idle machine; the bound allows a busy one.
+      assert.ok(seenWrite - wrote.wrote < 250, `write seen after ${seenWrite - wrote.wrote} ms`);
+      assert.ok(
+        seenDelete - removed.deleted < 250,
+        `delete seen after ${seenDelete - removed.deleted} ms`,
+      );
+    }
+  }));
