@@ -10,6 +10,7 @@
  *   memalloc is given the object itself (it encodes CBOR inside). An extra row gives memalloc the
  *   same cbor-x bytes as the peers;
  * - write of 100 B and of 4 KiB under new names; overwrite of an existing name; delete;
+ * - increment of 10,000 counters in turn, with each peer's own atomic counter operation;
  * - mixed: 90% reads and 10% overwrites of 100-byte values, over 10,000 names at random;
  * - steady state under eviction (memalloc only): a 1 MiB store written with 15× its size of
  *   100-byte values, every write an insert that evicts; writes/s and evictions/s (`stats()`);
@@ -303,6 +304,8 @@ const READ_NAMES = 1024;
 const WRITE_100_NAMES = 100_000;
 const WRITE_4K_NAMES = 20_000;
 const DELETE_NAMES = 100_000;
+/** Counters of the increment scenario (a rate limiter's clients). */
+const INCREMENT_NAMES = 10_000;
 const MIXED_NAMES = 10_000;
 const MIXED_PLAN = 65_536;
 
@@ -436,6 +439,23 @@ const SCENARIOS: Scenario[] = [
         },
         cleanup: () => each(target, keys, (key) => peer.delete(key)),
       };
+    },
+  },
+  {
+    id: "increment",
+    label: "increment, 10,000 counters ⁵",
+    applies: (target) => typeof target.peer.increment === "function",
+    prepare(target) {
+      const keys = names("i:", INCREMENT_NAMES);
+      const peer = target.peer;
+      return Promise.resolve({
+        run: {
+          body: `peer.increment(keys[i % ${INCREMENT_NAMES}])`,
+          context: { peer, keys },
+          expected: (n) => n, // every increment returns its new value
+        },
+        cleanup: () => each(target, keys, (key) => peer.delete(key)),
+      });
     },
   },
   {
@@ -1125,6 +1145,8 @@ console.log(
     "decode is timed); memalloc: write(object) / read() (memalloc's own CBOR inside)\n" +
     "² memalloc given the same cbor-x bytes as the peers, decoded the same way\n" +
     `³ over ${MIXED_NAMES.toLocaleString("en-US")} names at random, 100 B values (bytes)\n` +
+    "⁵ each peer's own atomic counter: memalloc increment(), lmdb-js get + put in " +
+    "transactionSync, SQLite INSERT ... ON CONFLICT DO UPDATE ... RETURNING, Redis INCR\n" +
     `pipelined: ${SETTINGS.pipelineDepth} requests in flight on the one connection; ` +
     "the other Redis columns await each request before sending the next",
 );

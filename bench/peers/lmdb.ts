@@ -112,6 +112,14 @@ export async function openLmdbPeer(options: LmdbPeerOptions = {}): Promise<Peer 
     delete(key) {
       return db.removeSync(key);
     },
+    increment(key) {
+      // A read and a write in one synchronous write transaction: no other writer in between.
+      return db.transactionSync(() => {
+        const next = Number(db.get(key) ?? 0) + 1;
+        db.put(key, String(next));
+        return next;
+      });
+    },
     async close() {
       if (closed) return;
       closed = true;

@@ -27,6 +27,8 @@ export function openMapPeer(): Peer {
   const map = new Map<string, Uint8Array | string>();
   const encoder = new TextEncoder();
   const decoder = new TextDecoder();
+  /** The counters of `increment`, as numbers. */
+  const counters = new Map<string, number>();
   return {
     name: "Map",
     description: "in-process Map, values kept by reference (the ceiling; not shared)",
@@ -47,10 +49,16 @@ export function openMapPeer(): Peer {
       map.set(key, value);
     },
     delete(key) {
-      return map.delete(key);
+      return counters.delete(key) || map.delete(key);
+    },
+    increment(key) {
+      const next = (counters.get(key) ?? 0) + 1;
+      counters.set(key, next);
+      return next;
     },
     close() {
       map.clear();
+      counters.clear();
     },
     memoryBytes() {
       return undefined;

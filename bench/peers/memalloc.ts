@@ -152,6 +152,9 @@ export function openMemallocPeer(options: MemallocPeerOptions = {}): MemallocPee
     delete(key) {
       return store.delete(key);
     },
+    increment(key) {
+      return store.increment(key);
+    },
     setValue(key, value) {
       store.write(key, value);
     },

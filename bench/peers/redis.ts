@@ -194,6 +194,7 @@ interface Connection {
   getString(key: string): Promise<string | null>;
   set(key: string, value: string | Uint8Array): Promise<unknown>;
   del(key: string): Promise<number>;
+  incr(key: string): Promise<number>;
   info(section: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -205,6 +206,7 @@ interface BunRedisClient {
   getBuffer(key: string): Promise<Uint8Array | null>;
   set(key: string, value: string | Uint8Array): Promise<unknown>;
   del(key: string): Promise<number>;
+  incr(key: string): Promise<number>;
   send(command: string, args: string[]): Promise<unknown>;
   close(): void;
 }
@@ -224,6 +226,7 @@ async function connectBun(url: string): Promise<Connection> {
     getString: (key) => client.get(key),
     set: (key, value) => client.set(key, value),
     del: (key) => client.del(key),
+    incr: (key) => client.incr(key),
     info: async (section) => String(await client.send("INFO", [section])),
     close: () => Promise.resolve(client.close()),
   };
@@ -255,6 +258,7 @@ async function connectNodeRedis(url: string): Promise<Connection> {
           : Buffer.from(value.buffer, value.byteOffset, value.byteLength),
       ),
     del: (key) => client.del(key),
+    incr: (key) => client.incr(key),
     info: (section) => client.info(section),
     async close() {
       try {
@@ -354,6 +358,9 @@ export async function openRedisPeer(
     },
     async delete(key) {
       return (await connection.del(key)) > 0;
+    },
+    increment(key) {
+      return connection.incr(key);
     },
     async close() {
       if (closed) return;

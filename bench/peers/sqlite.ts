@@ -97,7 +97,7 @@ export async function openSqlitePeer(options: SqlitePeerOptions = {}): Promise<P
   }
   const name = `SQLite (${binding})`;
   let version = "?";
-  let select: Statement, upsert: Statement, remove: Statement;
+  let select: Statement, upsert: Statement, remove: Statement, increment: Statement;
   try {
     db.exec("PRAGMA journal_mode=WAL");
     db.exec("PRAGMA synchronous=NORMAL");
@@ -109,6 +109,9 @@ export async function openSqlitePeer(options: SqlitePeerOptions = {}): Promise<P
       "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     );
     remove = db.prepare("DELETE FROM kv WHERE key = ?");
+    increment = db.prepare(
+      "INSERT INTO kv(key, value) VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET value = value + 1 RETURNING value",
+    );
   } catch (error) {
     db.close();
     if (dir !== undefined) removeScratchDir(dir);
@@ -143,6 +146,9 @@ export async function openSqlitePeer(options: SqlitePeerOptions = {}): Promise<P
     },
     delete(key) {
       return Number(remove.run(key).changes) > 0;
+    },
+    increment(key) {
+      return Number((increment.get(key) as { value: number }).value);
     },
     close() {
       if (closed) return;

@@ -53,6 +53,11 @@ export interface Peer extends PeerInfo {
    * here tells; void is allowed for a store that cannot).
    */
   delete(key: string): boolean | void;
+  /**
+   * Adds 1 to the integer stored under `key` (0 when there is none) as one atomic step, and
+   * returns the new value: the peer's own counter operation (a transaction, an UPSERT).
+   */
+  increment?(key: string): number;
   /** Releases the peer and removes what it created (scratch directories); safe to call twice. */
   close(): void | Promise<void>;
   /**
@@ -79,6 +84,8 @@ export interface AsyncPeer extends PeerInfo {
   setString(key: string, value: string): Promise<void>;
   /** Removes `key`; true when there was a value to remove, false when there was none. */
   delete(key: string): Promise<boolean | void>;
+  /** Adds 1 to the integer under `key` on the server (`INCR`) and returns the new value. */
+  increment?(key: string): Promise<number>;
   /** Releases the peer and stops what it started (a server process); safe to call twice. */
   close(): Promise<void>;
   /** Bytes this peer uses for its data where measurable; undefined where not measurable. */
