@@ -675,7 +675,9 @@ export class Store {
         );
       }
       NUMBER[0] = value;
-      this.#mutate(() => this.#write(length, hash, numberKind, NUMBER_BYTES, need));
+      this.#mutate((repaired) =>
+        this.#write(length, hash, numberKind, NUMBER_BYTES, need, repaired ? -1 : entry)
+      );
       return value;
     } finally {
       this.#unlock();
@@ -747,7 +749,9 @@ export class Store {
         );
       }
       const need = ENTRY_HEADER_BYTES + length + next.bytes.length;
-      this.#mutate(() => this.#write(length, hash, next.kind, next.bytes, need));
+      this.#mutate((repaired) =>
+        this.#write(length, hash, next.kind, next.bytes, need, repaired ? -1 : entry)
+      );
       return true;
     } finally {
       this.#unlock();
@@ -765,10 +769,21 @@ export class Store {
     return Math.min(this.#u32[ST_ENTRIES >>> 2]!, this.#maxEntries) + 8;
   }
 
-  #write(length: number, hash: number, kind: number, value: Uint8Array, need: number): void {
+  /**
+   * The write under the lock. `found` is the name's entry when the caller has just looked it
+   * up under this lock (0: none), or -1 to look it up here.
+   */
+  #write(
+    length: number,
+    hash: number,
+    kind: number,
+    value: Uint8Array,
+    need: number,
+    found = -1,
+  ): void {
     const u32 = this.#u32;
     const heap = this.#heap;
-    let old = this.#dir.find(this.#name, length, hash, this.#walkLimit());
+    let old = found >= 0 ? found : this.#dir.find(this.#name, length, hash, this.#walkLimit());
     if (old < 0) throw new Corrupt("a directory chain is broken");
     this.#touch(hash); // this name's chain changes: its readers retry
     u32[ST_JOURNAL_OLD >>> 2] = old;
