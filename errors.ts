@@ -18,7 +18,8 @@ export type MemallocErrorCode =
   | "ERR_MEMALLOC_LOCK"
   | "ERR_MEMALLOC_REENTRANT"
   | "ERR_MEMALLOC_RUNTIME"
-  | "ERR_MEMALLOC_PLATFORM";
+  | "ERR_MEMALLOC_PLATFORM"
+  | "ERR_MEMALLOC_NOT_FOUND";
 
 /** What a {@linkcode MemallocError} carries besides its message. */
 export interface MemallocErrorOptions {

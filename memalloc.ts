@@ -24,6 +24,7 @@ import {
   SEGMENT_HEADER_BYTES,
 } from "./allocator/layout.ts";
 import { type EntryInfo, type ScannedEntry, Store, type StoreStats } from "./allocator/store.ts";
+import type { StoreMap } from "./allocator/map.ts";
 import { MemallocError } from "./errors.ts";
 import {
   checkLockOptions,
@@ -90,6 +91,12 @@ export interface MemallocOptions {
    * its pid, and the call changes nothing.
    */
   lockTimeout?: number;
+  /**
+   * Whether to create the store when it does not exist (default `true`). With `false`, a
+   * missing store is a `MemallocError` with code `ERR_MEMALLOC_NOT_FOUND` and nothing is
+   * created: what tools that only look at stores use.
+   */
+  create?: boolean;
 }
 
 /** Figures for a whole store, shared by every process that has it open. */
@@ -135,7 +142,15 @@ const KIND_NAMES: Record<number, MemallocEntryInfo["kind"]> = {
   [KIND_CBOR]: "cbor",
   [KIND_NUMBER]: "number",
 };
-const OPTION_KEYS = new Set(["maxMemory", "autoclean", "mode", "trust", "lock", "lockTimeout"]);
+const OPTION_KEYS = new Set([
+  "maxMemory",
+  "autoclean",
+  "mode",
+  "trust",
+  "lock",
+  "lockTimeout",
+  "create",
+]);
 const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /**
@@ -373,7 +388,7 @@ function present(): boolean {
 
 type CheckedOptions =
   & Required<Pick<MemallocOptions, "maxMemory" | "autoclean" | "mode">>
-  & Pick<MemallocOptions, "trust" | "lock" | "lockTimeout">;
+  & Pick<MemallocOptions, "trust" | "lock" | "lockTimeout" | "create">;
 
 function checkOptions(options: unknown): CheckedOptions {
   if (options === undefined) {
@@ -385,7 +400,7 @@ function checkOptions(options: unknown): CheckedOptions {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) {
       throw new TypeError(
-        `Unknown store option "${key}": the options are maxMemory, autoclean, mode, trust, lock and lockTimeout`,
+        `Unknown store option "${key}": the options are maxMemory, autoclean, mode, trust, lock, lockTimeout and create`,
       );
     }
   }
@@ -396,7 +411,11 @@ function checkOptions(options: unknown): CheckedOptions {
     trust,
     lock,
     lockTimeout,
+    create,
   } = options as MemallocOptions;
+  if (create !== undefined && typeof create !== "boolean") {
+    throw new TypeError(`create must be a boolean, got ${describe(create)}`);
+  }
   checkTrust(trust);
   checkLockOptions(lock, lockTimeout);
   if (typeof maxMemory !== "number" || !Number.isInteger(maxMemory)) {
@@ -417,6 +436,7 @@ function checkOptions(options: unknown): CheckedOptions {
   if (trust !== undefined) checked.trust = trust;
   if (lock !== undefined) checked.lock = lock;
   if (lockTimeout !== undefined) checked.lockTimeout = lockTimeout;
+  if (create !== undefined) checked.create = create;
   return checked;
 }
 
@@ -1107,6 +1127,41 @@ export class Memalloc {
       lockKind: segment.lockKind,
       ...this.#open().stats(),
     };
+  }
+
+  /**
+   * The memory map of the store's heap, for tools that draw it: its blocks summed into `cells`
+   * cells of equal length, each giving the bytes free and the bytes of entries by value kind,
+   * with the fragmentation figure and a histogram of free block sizes. It walks every block
+   * under the store's lock (about 10 ns a block: 5 ms for 500,000 entries), holding up writers
+   * meanwhile, and changes nothing.
+   *
+   * @param cells How many cells to cut the heap into, from 1 to 65,536 (default 1,024).
+   * @returns The map.
+   * @throws {TypeError} When `cells` is not an integer.
+   * @throws {RangeError} When `cells` is out of range.
+   * @throws {MemallocError} When the store is closed.
+   *
+   * @example Fragmentation of a fresh store
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.write("a", "x");
+   * const map = store.map(64);
+   * console.log(map.cells.length, map.fragmentation); // 64 0
+   * Memalloc.unlink(name);
+   * ```
+   */
+  map(cells: number = 1024): StoreMap {
+    if (typeof cells !== "number" || !Number.isInteger(cells)) {
+      throw new TypeError(`cells must be an integer, got ${describe(cells)}`);
+    }
+    if (cells < 1 || cells > 65536) {
+      throw new RangeError(`cells must be from 1 to 65536, got ${cells}`);
+    }
+    return this.#open().map(cells);
   }
 
   /**

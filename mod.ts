@@ -76,4 +76,5 @@ export {
 } from "./memalloc.ts";
 export type { MemallocTrust } from "./ffi/segment.ts";
 export type { StoreStats } from "./allocator/store.ts";
+export type { FreeBlockBucket, StoreMap, StoreMapCell } from "./allocator/map.ts";
 export { MemallocError, type MemallocErrorCode, type MemallocErrorOptions } from "./errors.ts";

@@ -102,6 +102,20 @@ export interface SegmentOptions {
   lock?: LockKind;
   /** How long a lock waits for its holder before it fails, in ms (default 5,000). */
   lockTimeout?: number;
+  /**
+   * Whether to create the segment when there is none (default `true`). With `false`, a missing
+   * segment (or one whose creator died before it was whole) is `ERR_MEMALLOC_NOT_FOUND`, and
+   * nothing is created or changed.
+   */
+  create?: boolean;
+}
+
+/** The error for a store that `create: false` did not find. */
+function notFound(name: string, what = "there is no such store"): MemallocError {
+  return new MemallocError(
+    `Cannot open store "${name}": ${what} (${SHM_PREFIX}${name}); nothing was created`,
+    { code: "ERR_MEMALLOC_NOT_FOUND", store: name },
+  );
 }
 
 /** Throws a `TypeError`/`RangeError` for a name that cannot be a store name. */
@@ -299,6 +313,10 @@ export class Segment {
     checkMode(mode);
     checkTrust(options.trust);
     checkLockOptions(options.lock, options.lockTimeout);
+    const create = options.create ?? true;
+    if (typeof create !== "boolean") {
+      throw new TypeError(`create must be a boolean, got ${describe(create)}`);
+    }
     const timeoutMs = options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT;
     if (!LITTLE_ENDIAN) throw new Error("memalloc needs a little-endian machine");
 
@@ -308,6 +326,13 @@ export class Segment {
     let created = false;
     // Create with O_EXCL to know whether we made it; otherwise open what is there. Loop for the
     // case where another process unlinks it between our two calls.
+    if (!create) {
+      fd = c.shm_open(path, O_RDWR, 0);
+      if (fd < 0) {
+        const errno = c.errno();
+        throw errno === ENOENT ? notFound(name) : systemError(name, "open", "shm_open", errno);
+      }
+    }
     for (let attempt = 0; fd < 0; attempt++) {
       fd = c.shm_open(path, O_RDWR | O_CREAT | O_EXCL, mode);
       if (fd >= 0) {
@@ -351,6 +376,7 @@ export class Segment {
           options.size,
           created,
           kind,
+          create,
         );
         try {
           return new Segment(name, fd, mapping, created, lockKind, timeoutMs);
@@ -375,11 +401,13 @@ export class Segment {
     size: number,
     created: boolean,
     kind: LockKind,
+    create: boolean,
   ): { mapping: Mapping; lockKind: LockKind } {
     const c = libc();
     const actual = c.lseek(fd, 0, SEEK_END);
     if (actual < 0) throw systemError(name, "open", "lseek");
     const fresh = actual === 0;
+    if (fresh && !create) throw notFound(name, "its creator died before sizing it");
     if (fresh) {
       // Nobody has sized it yet: we do, and reserve the pages so that a full /dev/shm is an
       // ENOSPC now rather than a SIGBUS on some later write.
@@ -409,6 +437,7 @@ export class Segment {
       const magic = view.getUint32(SEG_MAGIC, true);
       if (magic === 0 && isUnfinished(mapping.buffer, length)) {
         // New, or its creator died before the header was whole (the magic goes last): write it.
+        if (!create) throw notFound(name, "its creator died before writing its header");
         if (!fresh) {
           const errno = c.posix_fallocate(fd, 0, length);
           if (errno !== 0) throw systemError(name, "reserve memory for", "posix_fallocate", errno);

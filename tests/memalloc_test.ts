@@ -188,6 +188,65 @@ test("Memalloc.open of an existing store keeps its size and watermark", async ()
   });
 });
 
+test("Memalloc.open with create: false opens an existing store with its settings and refuses a missing one with ERR_MEMALLOC_NOT_FOUND, creating nothing", async () => {
+  const missing = uniqueName("missing");
+  assert.throws(
+    () => Memalloc.open(missing, { create: false }),
+    (error: unknown) =>
+      error instanceof memalloc.MemallocError && error.code === "ERR_MEMALLOC_NOT_FOUND" &&
+      error.message.includes(missing),
+  );
+  assert.equal(Memalloc.exists(missing), false);
+  assert.throws(() => Memalloc.open(missing, { create: 1 as unknown as boolean }), TypeError);
+  await withStore({ autoclean: 0.5 }, (store, name) => {
+    store.write("a", "b");
+    using other = Memalloc.open(name, { create: false, maxMemory: 4 * MiB });
+    assert.equal(other.maxMemory, MiB);
+    assert.equal(other.autoclean, 0.5);
+    assert.equal(other.read("a"), "b");
+  });
+});
+
+test("Memalloc.map sums the heap's blocks into cells by kind, with the free histogram and fragmentation", async () => {
+  await withStore({}, (store) => {
+    const fresh = store.map(64);
+    assert.equal(fresh.cells.length, 64);
+    assert.equal(fresh.fragmentation, 0);
+    assert.equal(fresh.freeBlocks, 1);
+    for (let i = 0; i < 2000; i++) {
+      store.write(
+        `k${i}`,
+        i % 4 === 0
+          ? { i }
+          : i % 4 === 1
+          ? new Uint8Array(40)
+          : i % 4 === 2
+          ? i
+          : "x".repeat(i % 90),
+      );
+    }
+    for (let i = 0; i < 2000; i += 3) store.delete(`k${i}`);
+    const map = store.map(128);
+    const sum = (key: keyof memalloc.StoreMapCell) =>
+      map.cells.reduce((n, cell) => n + cell[key], 0);
+    assert.equal(sum("free"), map.freeBytes);
+    assert.equal(map.freeBytes, store.stats().bytesFree);
+    for (const key of ["string", "bytes", "number", "cbor", "other"] as const) {
+      assert.ok(sum(key) > 0, `no ${key} bytes in the map`);
+    }
+    assert.ok(map.fragmentation > 0 && map.fragmentation < 1, `fragmentation ${map.fragmentation}`);
+    assert.equal(map.freeHistogram.reduce((n, bar) => n + bar.count, 0), map.freeBlocks);
+    assert.equal(map.freeHistogram.reduce((n, bar) => n + bar.bytes, 0), map.freeBytes);
+    assert.equal(Math.max(...map.freeHistogram.map((bar) => bar.max)) >= map.largestFree, true);
+    for (const cell of map.cells.slice(0, -1)) {
+      const total = Object.values(cell).reduce((n, v) => n + v, 0);
+      assert.ok(total <= map.cellBytes, `a cell holds ${total} of ${map.cellBytes} bytes`);
+    }
+    assert.throws(() => store.map(0), RangeError);
+    assert.throws(() => store.map(1.5), TypeError);
+  });
+});
+
 test("Memalloc.verify reports damaged headers and links without changing them; the next write repairs", async () => {
   await withStore({}, (store, name) => {
     for (let i = 0; i < 50; i++) store.write(`k${i}`, `value ${i}`);
