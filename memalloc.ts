@@ -300,6 +300,12 @@ function checkFinite(value: unknown, what: string, name: string): number {
   return value;
 }
 
+/** One entry as {@linkcode Memalloc.list} yields it: its name and its metadata. */
+export interface MemallocListedEntry extends MemallocEntryInfo {
+  /** The entry's name. */
+  name: string;
+}
+
 /** What {@linkcode Memalloc.keys} and {@linkcode Memalloc.entries} take. */
 export interface MemallocListOptions {
   /** Only names that start with this string (compared as UTF-8 bytes). */
@@ -820,6 +826,59 @@ export class Memalloc {
       if (count++ >= limit) return;
       const key = utf8.decode(entry.name);
       yield [key, this.#decode<T>(key, entry.kind, entry.value!)];
+    }
+  }
+
+  /**
+   * The names in the store with what {@linkcode Memalloc.info} tells of each (kind, size,
+   * times, version), without their values: oldest-written first, optionally only those whose
+   * name starts with `prefix`, at most `limit`. Read in chunks under the lock as
+   * {@linkcode Memalloc.entries} is, with the same guarantees under concurrent writers. What
+   * tools that list a store (the dashboard, `memalloc keys --json`) use.
+   *
+   * @param options `prefix`: only names that start with it; `limit`: at most this many.
+   * @returns An iterator of entries' metadata, each with its `name`.
+   * @throws {TypeError} As {@linkcode Memalloc.keys} does.
+   * @throws {RangeError} As {@linkcode Memalloc.keys} does.
+   * @throws {MemallocError} When the store is closed.
+   *
+   * @example The largest session
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.write("session:1", "a".repeat(10));
+   * store.write("session:2", "b".repeat(99));
+   * let largest = { name: "", size: -1 };
+   * for (const entry of store.list({ prefix: "session:" })) {
+   *   if (entry.size > largest.size) largest = entry;
+   * }
+   * console.log(largest.name); // session:2
+   * Memalloc.unlink(name);
+   * ```
+   */
+  list(options?: MemallocListOptions): IterableIterator<MemallocListedEntry> {
+    const store = this.#open();
+    const { prefix, limit } = checkListOptions(options, "list");
+    return this.#list(store.scan(prefix, false), limit);
+  }
+
+  *#list(
+    scan: Iterable<ScannedEntry>,
+    limit: number,
+  ): Generator<MemallocListedEntry, void, undefined> {
+    let count = 0;
+    for (const entry of scan) {
+      if (count++ >= limit) return;
+      yield {
+        name: utf8.decode(entry.name),
+        kind: KIND_NAMES[entry.kind] ?? "cbor",
+        size: entry.size,
+        created: entry.created,
+        written: entry.written,
+        version: entry.version,
+      };
     }
   }
 

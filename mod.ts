@@ -57,6 +57,7 @@ export {
   type MemallocDeleteOptions,
   type MemallocEntryInfo,
   type MemallocIncrementOptions,
+  type MemallocListedEntry,
   type MemallocListOptions,
   type MemallocOptions,
   type MemallocStats,

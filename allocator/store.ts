@@ -127,6 +127,14 @@ export interface ScannedEntry {
   kind: number;
   /** The value's bytes, when the scan asked for values. */
   value: Uint8Array | undefined;
+  /** The value's size in bytes. */
+  size: number;
+  /** Creation time (ms since the epoch). */
+  created: number;
+  /** Last write time (ms since the epoch). */
+  written: number;
+  /** The entry's version. */
+  version: number;
 }
 
 /** Most entries {@linkcode Store.scan} copies under the lock at a time. */
@@ -1132,10 +1140,16 @@ export class Store {
         const valueStart = nameStart + length;
         const valueEnd = this.#valueEnd(entry, tag);
         if (valueEnd < valueStart || valueEnd > this.#heapEnd) throw new Corrupt("an entry's size");
+        const w = entry >>> 2;
+        const high = u32[w + (E_TIMES_HIGH >>> 2)]!;
         out.push({
           name: u8.slice(nameStart, valueStart),
           kind: (tag >>> TAG_KIND_SHIFT) & TAG_KIND_MASK,
           value: values ? u8.slice(valueStart, valueEnd) : undefined,
+          size: valueEnd - valueStart,
+          created: u32[w + (E_CREATED_LOW >>> 2)]! + (high & 0xffff) * TWO_32,
+          written: u32[w + (E_WRITTEN_LOW >>> 2)]! + (high >>> 16) * TWO_32,
+          version: this.#versionOf(entry),
         });
         bytes += length + (values ? valueEnd - valueStart : 0) + 64;
       }

@@ -25,6 +25,31 @@ async function withStore(
 // ---------------------------------------------------------------------------------------------
 // Versions and conditional writes
 
+test("Memalloc.list yields names with their info, oldest-written first, filtered by prefix and limit", () => {
+  const name = uniqueName("list");
+  using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+  try {
+    store.write("user:1", "abc");
+    store.write("user:2", new Uint8Array(7));
+    store.write("page:1", { a: 1 });
+    store.increment("user:3");
+    const listed = [...store.list({ prefix: "user:" })];
+    assert.deepEqual(listed.map((entry) => entry.name), ["user:1", "user:2", "user:3"]);
+    for (const entry of listed) {
+      const { name: key, ...info } = entry;
+      assert.deepEqual(info, store.info(key));
+    }
+    assert.deepEqual(listed.map((entry) => entry.kind), ["string", "bytes", "number"]);
+    assert.deepEqual([...store.list({ limit: 2 })].map((entry) => entry.name), [
+      "user:1",
+      "user:2",
+    ]);
+    assert.throws(() => store.list({ limit: -1 }), RangeError);
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
+
 test("Memalloc.write with ifVersion writes only over that version and says whether it did", () =>
   withStore((store) => {
     assert.equal(store.write("a", "one"), true);
