@@ -59,7 +59,7 @@ const bunCounts = (output: string) => {
 
 const testFiles = readdirSync(`${root}tests`).filter((f) => f.endsWith("_test.ts")).sort()
   .filter((f) => args.length === 0 || args.some((a) => f.includes(a)));
-const sources = ["mod.ts", "memalloc.ts", "errors.ts", "ffi/", "allocator/"].filter((p) =>
+const sources = ["mod.ts", "memalloc.ts", "errors.ts", "ffi/", "allocator/", "cli/"].filter((p) =>
   existsSync(root + p)
 );
 
