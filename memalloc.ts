@@ -97,6 +97,12 @@ export interface MemallocOptions {
    * created: what tools that only look at stores use.
    */
   create?: boolean;
+  /**
+   * This handle's default time to live for what it writes, in ms (default 0: no expiry):
+   * `write`, `add` and `update` without a `ttl` of their own, and `increment` when it creates
+   * an entry, use it. Other handles and processes have their own.
+   */
+  ttl?: number;
 }
 
 /** Figures for a whole store, shared by every process that has it open. */
@@ -125,6 +131,8 @@ export interface MemallocEntryInfo {
    * deleted and written again) never shows an earlier or equal version.
    */
   version: number;
+  /** When the entry expires (ms since the epoch), or `null` when it never does. */
+  expires: number | null;
 }
 
 /**
@@ -150,6 +158,7 @@ const OPTION_KEYS = new Set([
   "lock",
   "lockTimeout",
   "create",
+  "ttl",
 ]);
 const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
@@ -234,6 +243,18 @@ export interface MemallocWriteOptions {
    * race on, exactly one winning. Otherwise `write` returns `false` and changes nothing.
    */
   ifVersion?: number | null;
+  /**
+   * Time to live in ms from this write: the entry is gone for every reader of every process
+   * from that instant. 0 for no expiry; absent: the handle's default
+   * ({@linkcode MemallocOptions.ttl}).
+   */
+  ttl?: number;
+}
+
+/** What {@linkcode Memalloc.add} and {@linkcode Memalloc.update} take. */
+export interface MemallocTtlOptions {
+  /** Time to live in ms, as for {@linkcode MemallocWriteOptions.ttl}. */
+  ttl?: number;
 }
 
 /** What {@linkcode Memalloc.delete} takes besides the name. */
@@ -244,13 +265,43 @@ export interface MemallocDeleteOptions {
 
 /** What {@linkcode Memalloc.increment} takes besides the name and the delta. */
 export interface MemallocIncrementOptions {
-  /** The value a missing name starts from before `delta` is added (default 0). */
+  /** The value a missing (or expired) name starts from before `delta` is added (default 0). */
   initial?: number;
+  /**
+   * Time to live in ms of an entry this call creates (a missing or expired name); an existing
+   * entry keeps its expiry. Absent: the handle's default.
+   */
+  ttl?: number;
 }
 
-const WRITE_OPTION_KEYS = new Set(["ifVersion"]);
+const WRITE_OPTION_KEYS = new Set(["ifVersion", "ttl"]);
 const DELETE_OPTION_KEYS = new Set(["ifVersion"]);
-const INCREMENT_OPTION_KEYS = new Set(["initial"]);
+const INCREMENT_OPTION_KEYS = new Set(["initial", "ttl"]);
+const TTL_OPTION_KEYS = new Set(["ttl"]);
+
+/** Throws unless `ttl` is a time to live in ms: a finite number from 0 up; returns it. */
+function checkTtl(ttl: unknown, verb: string): number {
+  if (typeof ttl !== "number") {
+    throw new TypeError(`The ttl of ${verb}() must be a number of ms, got ${describe(ttl)}`);
+  }
+  if (!Number.isFinite(ttl) || ttl < 0) {
+    throw new RangeError(
+      `The ttl of ${verb}() must be a finite number of ms from 0 up (0: no expiry), got ${ttl}`,
+    );
+  }
+  return ttl;
+}
+
+/** The ttl of `add`/`update` options, checked, or `fallback` when there is none. */
+function ttlOption(
+  options: MemallocTtlOptions | undefined,
+  verb: string,
+  fallback: number,
+): number {
+  if (options === undefined) return fallback;
+  checkOptionKeys(options, verb, TTL_OPTION_KEYS);
+  return options.ttl === undefined ? fallback : checkTtl(options.ttl, verb);
+}
 
 /** Throws a `TypeError` unless `options` is an object with only `keys`. */
 function checkOptionKeys(options: unknown, verb: string, keys: Set<string>): void {
@@ -394,7 +445,7 @@ function present(): boolean {
 
 type CheckedOptions =
   & Required<Pick<MemallocOptions, "maxMemory" | "autoclean" | "mode">>
-  & Pick<MemallocOptions, "trust" | "lock" | "lockTimeout" | "create">;
+  & Pick<MemallocOptions, "trust" | "lock" | "lockTimeout" | "create" | "ttl">;
 
 function checkOptions(options: unknown): CheckedOptions {
   if (options === undefined) {
@@ -406,7 +457,7 @@ function checkOptions(options: unknown): CheckedOptions {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) {
       throw new TypeError(
-        `Unknown store option "${key}": the options are maxMemory, autoclean, mode, trust, lock, lockTimeout and create`,
+        `Unknown store option "${key}": the options are maxMemory, autoclean, mode, trust, lock, lockTimeout, create and ttl`,
       );
     }
   }
@@ -418,7 +469,9 @@ function checkOptions(options: unknown): CheckedOptions {
     lock,
     lockTimeout,
     create,
+    ttl,
   } = options as MemallocOptions;
+  if (ttl !== undefined) checkTtl(ttl, "open");
   if (create !== undefined && typeof create !== "boolean") {
     throw new TypeError(`create must be a boolean, got ${describe(create)}`);
   }
@@ -443,6 +496,7 @@ function checkOptions(options: unknown): CheckedOptions {
   if (lock !== undefined) checked.lock = lock;
   if (lockTimeout !== undefined) checked.lockTimeout = lockTimeout;
   if (create !== undefined) checked.create = create;
+  if (ttl !== undefined) checked.ttl = ttl;
   return checked;
 }
 
@@ -482,7 +536,11 @@ export class Memalloc {
   #segment: Segment;
   #store: Store | null;
 
-  private constructor(segment: Segment, store: Store) {
+  /** The default time to live of this handle's writes, in ms; 0 for none. */
+  readonly ttl: number;
+
+  private constructor(segment: Segment, store: Store, ttl: number) {
+    this.ttl = ttl;
     this.name = segment.name;
     this.#segment = segment;
     this.#store = store;
@@ -518,7 +576,7 @@ export class Memalloc {
    * ```
    */
   static open(name: string = DEFAULT_STORE, options?: MemallocOptions): Memalloc {
-    const { maxMemory, autoclean, ...rest } = checkOptions(options);
+    const { maxMemory, autoclean, ttl = 0, ...rest } = checkOptions(options);
     const segment = Segment.open(name, { size: maxMemory, ...rest });
     try {
       const store = Store.open(segment.buffer, {
@@ -527,7 +585,7 @@ export class Memalloc {
         label: segment.name,
         plainSeqLoads: PLAIN_SEQ_LOADS,
       });
-      return new Memalloc(segment, store);
+      return new Memalloc(segment, store, ttl);
     } catch (error) {
       segment.close();
       throw error;
@@ -616,12 +674,15 @@ export class Memalloc {
    */
   write(name: string, value: unknown, options?: MemallocWriteOptions): boolean {
     const store = this.#open();
-    const ifVersion = options === undefined
-      ? undefined
-      : checkVersionOption(options, "write", WRITE_OPTION_KEYS, true);
+    let ifVersion: number | null | undefined;
+    let ttl = this.ttl;
+    if (options !== undefined) {
+      ifVersion = checkVersionOption(options, "write", WRITE_OPTION_KEYS, true);
+      if (options.ttl !== undefined) ttl = checkTtl(options.ttl, "write");
+    }
     // The segment's size bounds the walk over the value: no value larger than it can be stored.
     const { kind, bytes } = encodeValue(value, this.maxMemory);
-    return store.write(name, kind, bytes, ifVersion);
+    return store.write(name, kind, bytes, ifVersion, ttl);
   }
 
   /**
@@ -646,10 +707,11 @@ export class Memalloc {
    * Memalloc.unlink(name);
    * ```
    */
-  add(name: string, value: unknown): boolean {
+  add(name: string, value: unknown, options?: MemallocTtlOptions): boolean {
     const store = this.#open();
+    const ttl = ttlOption(options, "add", this.ttl);
     const { kind, bytes } = encodeValue(value, this.maxMemory);
-    return store.write(name, kind, bytes, null);
+    return store.write(name, kind, bytes, null, ttl);
   }
 
   /**
@@ -683,11 +745,13 @@ export class Memalloc {
     const store = this.#open();
     checkFinite(delta, "delta", name);
     let initial = 0;
+    let ttl = this.ttl;
     if (options !== undefined) {
       checkOptionKeys(options, "increment", INCREMENT_OPTION_KEYS);
       if (options.initial !== undefined) initial = checkFinite(options.initial, "initial", name);
+      if (options.ttl !== undefined) ttl = checkTtl(options.ttl, "increment");
     }
-    return store.increment(name, delta, initial, KIND_NUMBER);
+    return store.increment(name, delta, initial, KIND_NUMBER, ttl);
   }
 
   /**
@@ -722,6 +786,7 @@ export class Memalloc {
   update<T = unknown>(
     name: string,
     change: (current: T | undefined) => T | undefined,
+    options?: MemallocTtlOptions,
   ): T | undefined {
     const store = this.#open();
     if (typeof change !== "function") {
@@ -729,6 +794,7 @@ export class Memalloc {
         `Cannot update "${String(name)}": change must be a function, got ${typeof change}`,
       );
     }
+    const ttl = ttlOption(options, "update", this.ttl);
     let result: T | undefined;
     store.update(name, (current) => {
       const old = current === undefined
@@ -736,7 +802,7 @@ export class Memalloc {
         : this.#decode<T>(name, current.kind, current.bytes);
       result = change(old);
       if (result === undefined) return current === undefined ? undefined : null;
-      return encodeValue(result, this.maxMemory);
+      return { ...encodeValue(result, this.maxMemory), ttl };
     });
     return result;
   }
@@ -878,6 +944,7 @@ export class Memalloc {
         created: entry.created,
         written: entry.written,
         version: entry.version,
+        expires: entry.expires === 0 ? null : entry.expires,
       };
     }
   }
@@ -946,15 +1013,17 @@ export class Memalloc {
     signal: MemallocAbortSignal | undefined,
   ): AsyncGenerator<MemallocWatchEntry<T>[], void, undefined> {
     let count = store.changeCount();
-    let state = this.#states<T>(store, names);
+    const expiry = { next: Infinity };
+    let state = this.#states<T>(store, names, expiry);
     yield state;
     for (;;) {
       await pause(WATCH_POLL_MS, signal);
       if (signal?.aborted || this.#store !== store) return;
       const now = store.changeCount();
-      if (now === count) continue;
+      // Nothing written, deleted or evicted: only an expiry can have changed the state.
+      if (now === count && Date.now() < expiry.next) continue;
       count = now;
-      const next = this.#states<T>(store, names);
+      const next = this.#states<T>(store, names, expiry);
       if (next.some((entry, i) => entry.version !== state[i]!.version)) {
         state = next;
         yield state;
@@ -962,19 +1031,31 @@ export class Memalloc {
     }
   }
 
-  /** The names' values and versions, each read as one. */
-  #states<T>(store: Store, names: string[]): MemallocWatchEntry<T>[] {
-    return names.map((name) => {
+  /**
+   * The names' values and versions, each read as one; `expiry.next` becomes the soonest expiry
+   * among them (`Infinity`: none expires).
+   */
+  #states<T>(
+    store: Store,
+    names: string[],
+    expiry: { next: number },
+  ): MemallocWatchEntry<T>[] {
+    let nextExpiry = Infinity;
+    const states = names.map((name): MemallocWatchEntry<T> => {
       const found = store.read(name, (kind, bytes, start, end, entry) => ({
         value: readValue(kind, bytes, start, end),
         version: store.versionAt(entry),
+        expires: store.expiresAt(entry),
       }));
       if (found === undefined) return { name, value: undefined, version: null };
+      if (found.expires > 0 && found.expires < nextExpiry) nextExpiry = found.expires;
       const value = found.value instanceof Cbor
         ? this.#decode<T>(name, found.value.kind, found.value.bytes)
         : found.value as T;
       return { name, value, version: found.version };
     });
+    expiry.next = nextExpiry;
+    return states;
   }
 
   /**
@@ -1107,6 +1188,7 @@ export class Memalloc {
       created: info.created,
       written: info.written,
       version: info.version,
+      expires: info.expires === 0 ? null : info.expires,
     };
   }
 
@@ -1433,8 +1515,8 @@ export function write(name: string, value: unknown, options?: MemallocWriteOptio
  * memalloc.Memalloc.unlink(memalloc.defaultStoreName());
  * ```
  */
-export function add(name: string, value: unknown): boolean {
-  return defaultMemalloc().add(name, value);
+export function add(name: string, value: unknown, options?: MemallocTtlOptions): boolean {
+  return defaultMemalloc().add(name, value, options);
 }
 
 /**
@@ -1492,8 +1574,9 @@ export function increment(
 export function update<T = unknown>(
   name: string,
   change: (current: T | undefined) => T | undefined,
+  options?: MemallocTtlOptions,
 ): T | undefined {
-  return defaultMemalloc().update<T>(name, change);
+  return defaultMemalloc().update<T>(name, change, options);
 }
 
 /**

@@ -61,6 +61,7 @@ export {
   type MemallocListOptions,
   type MemallocOptions,
   type MemallocStats,
+  type MemallocTtlOptions,
   type MemallocWatchEntry,
   type MemallocWatchOptions,
   type MemallocWriteOptions,

@@ -23,8 +23,10 @@ export const MAGIC = 0x434c_414d;
  *   the read seqlock split into an epoch and 64 stripes; the heap from 4416.
  * - 3: 4-byte block headers (the heap's version 2); 36-byte entries with a version, 48-bit
  *   times and no stored hash or value length; the store's write counter.
+ * - 4: expiry: an entry's flag and 12-byte trailer, the store's expiry order (a binary heap)
+ *   and its `expired` counter.
  */
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4;
 
 /** Segment header: byte offsets. */
 export const SEG_MAGIC = 0; // u32, written last at creation
@@ -91,6 +93,14 @@ export const ST_HITS = 200; // u64
 export const ST_MISSES = 208; // u64
 export const ST_EVICTIONS = 216; // u64
 export const ST_DELETES = 224; // u64
+export const ST_EXPIRED = 232; // u64: entries removed because they expired
+/**
+ * The expiry order: a binary min-heap, by expiry time, of the entries that have one. An array
+ * of u32 entry offsets in a heap block of its own (0: none yet); each entry records its index in
+ * the array in its trailer. Derived data: repair rebuilds it from the entries.
+ */
+export const ST_EXPIRY_HEAP = 240; // u32: payload offset of the array, 0 when there is none
+export const ST_EXPIRY_COUNT = 244; // u32: entries in it
 /**
  * The read seqlock's epoch: odd while a mutation that moves every entry runs (purge, directory
  * growth, repair, a format after damage), so that every read retries. On a cache line of its own,
@@ -163,8 +173,12 @@ export const JOURNAL_NONE = 0, JOURNAL_WRITE = 1, JOURNAL_PURGE = 2;
 // it, and its top 11 bits let repair and verify tell a damaged name (it would pass for another
 // name) from a sound one, all but one time in 2,048.
 //
-// The flags are room for what an entry may carry beyond this header (an expiry time): a field
-// a flag announces sits between the header and the name. None is defined yet: flags are 0.
+// The flags announce what an entry carries beyond this header. FLAG_EXPIRES: a 12-byte trailer
+// at the very end of the block (4-aligned, after the slack):
+//   -12 u32  expiry time, low 32 bits (ms since the Unix epoch; gone once now >= it)
+//   -8  u32  expiry time, high 16 bits
+//   -4  u32  the entry's index in the expiry order (EXPIRY_UNTRACKED when it is in none)
+// A value with a trailer ends 12 bytes before the slack.
 
 /** Low byte of an entry's tag word. */
 export const ENTRY_TAG = 0xe7;
@@ -180,6 +194,14 @@ export const TAG_KIND_SHIFT = 8, TAG_KIND_MASK = 0xf;
 export const TAG_SLACK_SHIFT = 12, TAG_SLACK_MASK = 0xf;
 export const TAG_FLAGS_SHIFT = 16, TAG_FLAGS_MASK = 0xff;
 export const TAG_NAME_SHIFT = 24;
+/** The entry flag for an expiry time (the tag's bit `TAG_FLAGS_SHIFT`). */
+export const FLAG_EXPIRES = 1;
+/** The flags this layout defines. */
+export const KNOWN_FLAGS: number = FLAG_EXPIRES;
+/** Bytes of the expiry trailer. */
+export const EXPIRY_TRAILER_BYTES = 12;
+/** The trailer's index of an entry the expiry order could not take (no room for it). */
+export const EXPIRY_UNTRACKED = 0xffff_ffff;
 /** Most unused bytes at an entry's end that its tag can record. */
 export const MAX_SLACK: number = TAG_SLACK_MASK;
 /** The largest version an entry records: 2^53 - 1, every one a safe integer. */

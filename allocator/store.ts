@@ -18,6 +18,7 @@
  */
 import { Directory, hashBytes } from "./directory.ts";
 import { mapHeap, type StoreMap } from "./map.ts";
+import { expiryAt, expiryOf, ExpiryOrder, hasExpiry, trailerWord, writeTrailer } from "./expiry.ts";
 import {
   E_CREATED_LOW,
   E_HASH_NEXT,
@@ -29,10 +30,14 @@ import {
   E_WRITTEN_LOW,
   ENTRY_HEADER_BYTES,
   ENTRY_TAG,
+  EXPIRY_TRAILER_BYTES,
+  EXPIRY_UNTRACKED,
+  FLAG_EXPIRES,
   HEAP_OFFSET,
   JOURNAL_NONE,
   JOURNAL_PURGE,
   JOURNAL_WRITE,
+  KNOWN_FLAGS,
   MAX_NAME_BYTES,
   MAX_SLACK,
   MIN_BUCKETS,
@@ -44,6 +49,8 @@ import {
   ST_ENTRIES,
   ST_EPOCH,
   ST_EVICTIONS,
+  ST_EXPIRED,
+  ST_EXPIRY_HEAP,
   ST_HITS,
   ST_JOURNAL_NEW,
   ST_JOURNAL_OLD,
@@ -135,6 +142,8 @@ export interface ScannedEntry {
   written: number;
   /** The entry's version. */
   version: number;
+  /** When it expires (ms since the epoch), 0 when never. */
+  expires: number;
 }
 
 /** Most entries {@linkcode Store.scan} copies under the lock at a time. */
@@ -170,6 +179,8 @@ export interface StoreStats {
   deletes: number;
   /** Times a process repaired the segment after another died mid-mutation. */
   repairs: number;
+  /** Entries removed because they had expired (by a write that needed room, or `clean()`). */
+  expired: number;
 }
 
 /** One entry's metadata, as {@linkcode Store.info} returns it. */
@@ -187,6 +198,8 @@ export interface EntryInfo {
    * name gets a larger one, so a name deleted and written again never has an earlier version.
    */
   version: number;
+  /** When the entry expires (ms since the epoch), 0 when it never does. */
+  expires: number;
 }
 
 /**
@@ -225,6 +238,11 @@ function nameCheck(hash: number): number {
 /** A 48-bit time field's value: ms since the epoch, whole, from 0 to 2^48 - 1. */
 function clampTime(ms: number): number {
   return ms >= 0 ? Math.min(Math.floor(ms), 2 ** 48 - 1) : 0;
+}
+
+/** The expiry time of a value written at `now` to live `ttl` ms; 0 (never) for a ttl of 0. */
+function expiryTime(now: number, ttl: number): number {
+  return ttl > 0 ? Math.max(1, clampTime(Math.ceil(now + ttl))) : 0;
 }
 
 /** The float64 that `increment` reads and writes, and its bytes. */
@@ -283,6 +301,7 @@ export class Store {
   readonly #u64: BigUint64Array;
   readonly #heap: Tlsf;
   readonly #dir: Directory;
+  readonly #expiry: ExpiryOrder;
   readonly #heapEnd: number;
   readonly #name = new Uint8Array(MAX_NAME_BYTES * 3 + 8);
   readonly #now: () => number;
@@ -301,6 +320,8 @@ export class Store {
   #epochTouched = false;
   #nameLength = 0;
   #nameHash = 0;
+  /** The entry a write in progress replaces, while it makes room (see `#allocRoom`). */
+  #keep = 0;
   /** Whether an `update` callback is running: every call on the store then throws. */
   #busy = false;
   #hits = 0;
@@ -326,6 +347,7 @@ export class Store {
     this.#heap = heap;
     this.#heapEnd = heap.offset + heap.length;
     this.#dir = new Directory(this.#u8, this.#u32, heap.offset, this.#heapEnd);
+    this.#expiry = new ExpiryOrder(this.#u32, heap);
     this.#now = now;
   }
 
@@ -385,7 +407,7 @@ export class Store {
   #formatAfterLoss(): void {
     const autoclean = this.autoclean;
     const repairs = this.#u32[ST_REPAIRS >>> 2]!;
-    const counters = this.#u64.slice(ST_WRITES >>> 3, (ST_DELETES >>> 3) + 1);
+    const counters = this.#u64.slice(ST_WRITES >>> 3, (ST_EXPIRED >>> 3) + 1);
     // Versions keep growing: a value written after the loss must not reuse one seen before.
     const version = this.#u32.slice(ST_VERSION >>> 2, (ST_VERSION >>> 2) + 2);
     const u32 = this.#u32;
@@ -413,6 +435,7 @@ export class Store {
     u32[ST_ENTRIES >>> 2] = 0;
     u32[ST_ORDER_HEAD >>> 2] = 0;
     u32[ST_ORDER_TAIL >>> 2] = 0;
+    this.#expiry.clear();
   }
 
   /** The eviction watermark as a fraction of the segment size. */
@@ -531,9 +554,14 @@ export class Store {
     if (entry < 0) return RETRY;
     const tag = this.#u32[entry >>> 2]!;
     const start = entry + ENTRY_HEADER_BYTES + length;
-    // The value runs to the block's end (its size word, just before the entry) less the slack.
+    // The value runs to the block's end (its size word, just before the entry) less the slack
+    // (and the expiry trailer).
     const end = this.#valueEnd(entry, tag);
     if (end < start || end > this.#heapEnd) return RETRY;
+    // Gone from the instant it expires, whether or not a writer has reclaimed it yet.
+    if (hasExpiry(tag) && expiryAt(this.#u32, trailerWord(this.#u32, entry)) <= this.#now()) {
+      return undefined;
+    }
     try {
       return reader((tag >>> TAG_KIND_SHIFT) & TAG_KIND_MASK, this.#u8, start, end, entry);
     } catch {
@@ -557,6 +585,7 @@ export class Store {
         created: u32[w + (E_CREATED_LOW >>> 2)]! + (high & 0xffff) * TWO_32,
         written: u32[w + (E_WRITTEN_LOW >>> 2)]! + (high >>> 16) * TWO_32,
         version: this.#versionOf(entry),
+        expires: expiryOf(u32, entry),
       };
     });
   }
@@ -569,7 +598,7 @@ export class Store {
   changeCount(): number {
     const u32 = this.#u32;
     return (u32[ST_WRITES >>> 2]! + u32[ST_DELETES >>> 2]! + u32[ST_EVICTIONS >>> 2]! +
-      Atomics.load(u32, EPOCH)) >>> 0;
+      u32[ST_EXPIRED >>> 2]! + Atomics.load(u32, EPOCH)) >>> 0;
   }
 
   /**
@@ -578,6 +607,11 @@ export class Store {
    */
   versionAt(entry: number): number {
     return this.#versionOf(entry);
+  }
+
+  /** The expiry time of the entry at `entry` (0: none), for a {@linkcode ValueReader}. */
+  expiresAt(entry: number): number {
+    return expiryOf(this.#u32, entry);
   }
 
   /** An entry's version (see {@linkcode EntryInfo.version}). */
@@ -606,22 +640,33 @@ export class Store {
    * @throws {RangeError} For a name too long, or a value that cannot fit even in an empty
    * store; nothing is evicted then.
    */
-  write(name: string, kind: number, value: Uint8Array, ifVersion?: number | null): boolean {
+  write(
+    name: string,
+    kind: number,
+    value: Uint8Array,
+    ifVersion?: number | null,
+    ttl = 0,
+  ): boolean {
     this.#key(name);
     const length = this.#nameLength;
     const hash = this.#nameHash;
-    const need = ENTRY_HEADER_BYTES + length + value.length;
+    const trailer = ttl > 0 ? EXPIRY_TRAILER_BYTES : 0;
+    const need = ENTRY_HEADER_BYTES + length + value.length + trailer;
     this.#lockExclusive();
     try {
-      if (length + value.length > this.maxEntryBytes) {
+      if (length + value.length + trailer > this.maxEntryBytes) {
         throw new RangeError(
           `Cannot write "${name}": ${value.length} bytes do not fit in the store even when empty (at most ${
-            this.maxEntryBytes - length
+            this.maxEntryBytes - length - trailer
           } bytes with this name)`,
         );
       }
-      if (ifVersion !== undefined && !this.#versionIs(length, hash, ifVersion)) return false;
-      this.#mutate(() => this.#write(length, hash, kind, value, need));
+      let now = -1; // read inside the mutation, unless the condition needs it first
+      if (ifVersion !== undefined) {
+        now = this.#now();
+        if (!this.#versionIs(length, hash, ifVersion, now)) return false;
+      }
+      this.#mutate(() => this.#write(length, hash, kind, value, need, -1, ttl, 0, now));
       return true;
     } finally {
       this.#unlock();
@@ -632,9 +677,16 @@ export class Store {
    * Whether the entry of the current name has version `version` (`null`: whether there is
    * none). Lock held.
    */
-  #versionIs(length: number, hash: number, version: number | null): boolean {
-    const entry = this.#find(length, hash);
+  #versionIs(length: number, hash: number, version: number | null, now: number): boolean {
+    const found = this.#find(length, hash);
+    const entry = found !== 0 && this.#expired(found, now) ? 0 : found;
     return version === null ? entry === 0 : entry !== 0 && this.#versionOf(entry) === version;
+  }
+
+  /** Whether the entry at `entry` has an expiry time and it has come by `now`. */
+  #expired(entry: number, now: number): boolean {
+    const u32 = this.#u32;
+    return hasExpiry(u32[entry >>> 2]!) && expiryAt(u32, trailerWord(u32, entry)) <= now;
   }
 
   /** The entry of the current name, or 0; a broken chain is repaired first. Lock held. */
@@ -657,15 +709,24 @@ export class Store {
    * @throws {TypeError} For a bad name, or when the entry holds something other than a number
    * (it is left unchanged).
    */
-  increment(name: string, delta: number, initial: number, numberKind: number): number {
+  increment(
+    name: string,
+    delta: number,
+    initial: number,
+    numberKind: number,
+    ttl = 0,
+  ): number {
     this.#key(name);
     const length = this.#nameLength;
     const hash = this.#nameHash;
-    const need = ENTRY_HEADER_BYTES + length + 8;
     this.#lockExclusive();
     try {
-      const entry = this.#find(length, hash);
+      const now = this.#now();
+      const found = this.#find(length, hash);
+      const entry = found !== 0 && this.#expired(found, now) ? 0 : found;
       let value = initial + delta;
+      // A new (or expired) entry gets the given time to live; a live one keeps its expiry.
+      const kept = entry !== 0 ? expiryOf(this.#u32, entry) : 0;
       if (entry !== 0) {
         const tag = this.#u32[entry >>> 2]!;
         const start = entry + ENTRY_HEADER_BYTES + length;
@@ -684,8 +745,20 @@ export class Store {
         );
       }
       NUMBER[0] = value;
+      const expiring = entry === 0 ? ttl > 0 : kept > 0;
+      const need = ENTRY_HEADER_BYTES + length + 8 + (expiring ? EXPIRY_TRAILER_BYTES : 0);
       this.#mutate((repaired) =>
-        this.#write(length, hash, numberKind, NUMBER_BYTES, need, repaired ? -1 : entry)
+        this.#write(
+          length,
+          hash,
+          numberKind,
+          NUMBER_BYTES,
+          need,
+          repaired ? -1 : found,
+          entry === 0 ? ttl : 0,
+          kept,
+          now,
+        )
       );
       return value;
     } finally {
@@ -707,7 +780,7 @@ export class Store {
   update(
     name: string,
     compute: (current: { kind: number; bytes: Uint8Array } | undefined) =>
-      | { kind: number; bytes: Uint8Array }
+      | { kind: number; bytes: Uint8Array; ttl?: number }
       | null
       | undefined,
   ): boolean {
@@ -716,7 +789,9 @@ export class Store {
     try {
       const length = this.#nameLength;
       const hash = this.#nameHash;
-      const entry = this.#find(length, hash);
+      const now = this.#now();
+      const found = this.#find(length, hash);
+      const entry = found !== 0 && this.#expired(found, now) ? 0 : found;
       let current: { kind: number; bytes: Uint8Array } | undefined;
       if (entry !== 0) {
         const tag = this.#u32[entry >>> 2]!;
@@ -729,7 +804,7 @@ export class Store {
       // The name's bytes stay in #name: a reentrant call, which could overwrite them, throws
       // before it touches them.
       this.#busy = true;
-      let next: { kind: number; bytes: Uint8Array } | null | undefined;
+      let next: { kind: number; bytes: Uint8Array; ttl?: number } | null | undefined;
       try {
         next = compute(current);
       } finally {
@@ -750,16 +825,28 @@ export class Store {
         });
         return true;
       }
-      if (length + next.bytes.length > this.maxEntryBytes) {
+      const ttl = next.ttl ?? 0;
+      const trailer = ttl > 0 ? EXPIRY_TRAILER_BYTES : 0;
+      if (length + next.bytes.length + trailer > this.maxEntryBytes) {
         throw new RangeError(
           `Cannot update "${name}": ${next.bytes.length} bytes do not fit in the store even when empty (at most ${
-            this.maxEntryBytes - length
+            this.maxEntryBytes - length - trailer
           } bytes with this name)`,
         );
       }
-      const need = ENTRY_HEADER_BYTES + length + next.bytes.length;
+      const need = ENTRY_HEADER_BYTES + length + next.bytes.length + trailer;
       this.#mutate((repaired) =>
-        this.#write(length, hash, next.kind, next.bytes, need, repaired ? -1 : entry)
+        this.#write(
+          length,
+          hash,
+          next.kind,
+          next.bytes,
+          need,
+          repaired ? -1 : found,
+          ttl,
+          0,
+          now,
+        )
       );
       return true;
     } finally {
@@ -767,10 +854,11 @@ export class Store {
     }
   }
 
-  /** The end of an entry's value: its block's usable end less the slack. */
+  /** The end of an entry's value: its block's usable end less the slack and the trailer. */
   #valueEnd(entry: number, tag: number): number {
     return entry + (this.#u32[(entry >>> 2) - 1]! >>> 2) * 4 - 4 -
-      ((tag >>> TAG_SLACK_SHIFT) & TAG_SLACK_MASK);
+      ((tag >>> TAG_SLACK_SHIFT) & TAG_SLACK_MASK) -
+      (hasExpiry(tag) ? EXPIRY_TRAILER_BYTES : 0);
   }
 
   /** Most steps a walk of a bucket chain or of the write order may take. */
@@ -780,7 +868,9 @@ export class Store {
 
   /**
    * The write under the lock. `found` is the name's entry when the caller has just looked it
-   * up under this lock (0: none), or -1 to look it up here.
+   * up under this lock (0: none), or -1 to look it up here. The new entry expires `ttl` ms
+   * from now, or at `expires` when that is not 0 (an increment keeps the entry's expiry), or
+   * never. `now` is the caller's clock reading, or -1 to read the clock here.
    */
   #write(
     length: number,
@@ -788,49 +878,60 @@ export class Store {
     kind: number,
     value: Uint8Array,
     need: number,
-    found = -1,
+    found: number,
+    ttl: number,
+    expires: number,
+    now: number,
   ): void {
     const u32 = this.#u32;
     const heap = this.#heap;
     let old = found >= 0 ? found : this.#dir.find(this.#name, length, hash, this.#walkLimit());
     if (old < 0) throw new Corrupt("a directory chain is broken");
     this.#touch(hash); // this name's chain changes: its readers retry
-    u32[ST_JOURNAL_OLD >>> 2] = old;
+    u32[ST_JOURNAL_OLD >>> 2] = 0;
     u32[ST_JOURNAL_NEW >>> 2] = 0;
     u32[ST_JOURNAL_PHASE >>> 2] = 0;
     u32[ST_JOURNAL_OP >>> 2] = JOURNAL_WRITE;
-
-    let entry = heap.alloc(need);
-    if (entry === NO_ROOM) {
-      this.#evictTo(this.#watermarkBytes(), old);
-      entry = heap.alloc(need);
-      for (let steps = 0; entry === NO_ROOM; steps++) {
-        // Fragmentation: keep evicting, oldest first, the old value last of all.
-        const victim = this.#oldestExcept(old);
-        if (victim === 0) break;
-        if (steps > this.#maxEntries) throw new Corrupt("the write order does not end");
-        if (victim === old) {
-          old = 0;
-          u32[ST_JOURNAL_OLD >>> 2] = 0;
-        }
-        this.#evict(victim);
-        entry = heap.alloc(need);
-      }
-      if (entry === NO_ROOM && u32[ST_ENTRIES >>> 2] === 0) {
-        // Empty, yet the directory's bucket array splits the free space in two: lay the heap
-        // out afresh, the value first and a new directory after it.
-        this.#touchAll();
-        heap.reset();
-        entry = heap.alloc(need);
-        const count = this.#initialBuckets();
-        const buckets = heap.alloc(count * 4);
-        if (buckets === NO_ROOM) throw new Corrupt(`no room for a directory beside ${need} bytes`);
-        this.#dir.rebuild(buckets, count, [], this.#hashOf);
-        u32[ST_ORDER_HEAD >>> 2] = 0;
-        u32[ST_ORDER_TAIL >>> 2] = 0;
-      }
-      if (entry === NO_ROOM) throw new Corrupt(`no room for ${need} bytes in an empty heap`);
+    if (now < 0) now = this.#now();
+    if (expires === 0) expires = expiryTime(now, ttl);
+    if (old !== 0 && this.#expired(old, now)) {
+      // The name's old value has expired: it goes, and this write makes a new entry.
+      this.#linked(old);
+      this.#remove(old);
+      this.#countUp(ST_EXPIRED);
+      old = 0;
     }
+    // Each write also reclaims a couple of entries that have expired, so that they do not wait
+    // for a full heap: O(log n) each.
+    this.#reclaimExpired(now, 2);
+    u32[ST_JOURNAL_OLD >>> 2] = old;
+    this.#keep = old;
+
+    if (expires > 0) {
+      // The expiry order's slot first, so that the entry, once made, always gets one.
+      const bytes = this.#expiry.wanted(this.#expiry.count + 1);
+      if (bytes > 0) {
+        const block = this.#allocRoom(bytes, now);
+        if (block !== NO_ROOM) this.#expiry.adopt(block);
+      }
+    }
+    let entry = this.#allocRoom(need, now);
+    old = this.#keep;
+    if (entry === NO_ROOM && u32[ST_ENTRIES >>> 2] === 0) {
+      // Empty, yet the directory's bucket array (or the expiry order's) splits the free space:
+      // lay the heap out afresh, the value first and a new directory after it.
+      this.#touchAll();
+      heap.reset();
+      this.#expiry.clear();
+      entry = heap.alloc(need);
+      const count = this.#initialBuckets();
+      const buckets = heap.alloc(count * 4);
+      if (buckets === NO_ROOM) throw new Corrupt(`no room for a directory beside ${need} bytes`);
+      this.#dir.rebuild(buckets, count, [], this.#hashOf);
+      u32[ST_ORDER_HEAD >>> 2] = 0;
+      u32[ST_ORDER_TAIL >>> 2] = 0;
+    }
+    if (entry === NO_ROOM) throw new Corrupt(`no room for ${need} bytes in an empty heap`);
     u32[ST_JOURNAL_NEW >>> 2] = entry;
 
     const w = entry >>> 2;
@@ -838,7 +939,7 @@ export class Store {
     if (slack < 0 || slack > MAX_SLACK) {
       throw new Corrupt(`a block of ${need} bytes has ${slack} over`);
     }
-    const written = clampTime(this.#now());
+    const written = clampTime(now);
     let createdLow = written >>> 0;
     let createdHigh = Math.floor(written / TWO_32);
     if (old !== 0) {
@@ -863,8 +964,13 @@ export class Store {
     const at = entry + ENTRY_HEADER_BYTES;
     this.#u8.set(this.#name.subarray(0, length), at);
     this.#u8.set(value, at + length);
+    let flags = 0;
+    if (expires > 0) {
+      writeTrailer(u32, entry, expires);
+      flags = FLAG_EXPIRES;
+    }
     u32[w] = ENTRY_TAG | (kind << TAG_KIND_SHIFT) | (slack << TAG_SLACK_SHIFT) |
-      (length << TAG_NAME_SHIFT);
+      (flags << TAG_FLAGS_SHIFT) | (length << TAG_NAME_SHIFT);
 
     // Commit: one store links the new entry where readers look.
     if (old === 0) this.#dir.insert(entry, hash);
@@ -872,7 +978,9 @@ export class Store {
     u32[ST_JOURNAL_PHASE >>> 2] = 1;
 
     this.#appendToOrder(entry);
+    if (expires > 0) this.#expiry.insert(entry);
     if (old !== 0) {
+      if (hasExpiry(u32[old >>> 2]!)) this.#expiry.remove(old);
       this.#unlinkFromOrder(old);
       u32[old >>> 2] = 0; // no longer an entry, even if a crash stops us before free()
       heap.free(old);
@@ -897,6 +1005,20 @@ export class Store {
     try {
       const entry = this.#find(length, hash);
       if (entry === 0) return false;
+      if (this.#expired(entry, this.#now())) {
+        // Gone already: reclaim it, and report that there was nothing to delete.
+        this.#mutate((repaired) => {
+          const found = repaired
+            ? this.#dir.find(this.#name, length, hash, this.#walkLimit())
+            : entry;
+          if (found < 0) throw new Corrupt("a directory chain is broken");
+          if (found !== 0 && this.#expired(found, this.#now())) {
+            this.#remove(found);
+            this.#countUp(ST_EXPIRED);
+          }
+        });
+        return false;
+      }
       if (ifVersion !== undefined && this.#versionOf(entry) !== ifVersion) return false;
       return this.#mutate((repaired) => {
         // After a repair the entry may have moved or gone: look again.
@@ -922,8 +1044,13 @@ export class Store {
   clean(): number {
     this.#lockExclusive();
     try {
-      if (this.#usedBytes() <= this.#watermarkBytes()) return 0;
-      return this.#mutate(() => this.#evictTo(this.#watermarkBytes(), 0));
+      const now = this.#now();
+      if (this.#usedBytes() <= this.#watermarkBytes() && this.#expiry.firstExpiry() > now) {
+        return 0;
+      }
+      return this.#mutate(() =>
+        this.#reclaimExpired(now, Infinity) + this.#evictTo(this.#watermarkBytes(), 0)
+      );
     } finally {
       this.#unlock();
     }
@@ -965,6 +1092,63 @@ export class Store {
     return this.#size - this.#heap.freeBytes;
   }
 
+  /**
+   * Removes up to `most` entries that have expired by `now`, soonest-expired first, from the
+   * expiry order: O(log n) each.
+   *
+   * @returns How many it removed.
+   */
+  #reclaimExpired(now: number, most: number): number {
+    const u32 = this.#u32;
+    let reclaimed = 0;
+    while (reclaimed < most) {
+      const first = this.#linked(this.#expiry.first());
+      if (first === 0) break;
+      if (!hasExpiry(u32[first >>> 2]!)) {
+        throw new Corrupt("the expiry order holds an entry without an expiry");
+      }
+      if (expiryAt(u32, trailerWord(u32, first)) > now) break;
+      if (reclaimed > this.#maxEntries) throw new Corrupt("the expiry order does not end");
+      this.#remove(first);
+      this.#countUp(ST_EXPIRED);
+      reclaimed++;
+    }
+    return reclaimed;
+  }
+
+  /**
+   * Allocates `need` bytes. When the heap is full: every expired entry goes first; then the
+   * oldest-written entries are evicted down to the watermark, and one by one after that while
+   * fragmentation keeps the block from fitting, `#keep` (the entry a write replaces) last of all
+   * (it becomes 0 once evicted). Lock held, inside a mutation.
+   *
+   * @returns The block, or `NO_ROOM` when the heap is empty and still has no such block.
+   */
+  #allocRoom(need: number, now: number): number {
+    const heap = this.#heap;
+    let block = heap.alloc(need);
+    if (block !== NO_ROOM) return block;
+    if (this.#reclaimExpired(now, Infinity) > 0) {
+      block = heap.alloc(need);
+      if (block !== NO_ROOM) return block;
+    }
+    this.#evictTo(this.#watermarkBytes(), this.#keep);
+    block = heap.alloc(need);
+    for (let steps = 0; block === NO_ROOM; steps++) {
+      // Fragmentation: keep evicting, oldest first, the old value last of all.
+      const victim = this.#oldestExcept(this.#keep);
+      if (victim === 0) break;
+      if (steps > this.#maxEntries) throw new Corrupt("the write order does not end");
+      if (victim === this.#keep) {
+        this.#keep = 0;
+        this.#u32[ST_JOURNAL_OLD >>> 2] = 0;
+      }
+      this.#evict(victim);
+      block = heap.alloc(need);
+    }
+    return block;
+  }
+
   /** Evicts oldest-first, never `keep`, until usage is at or below `target`. */
   #evictTo(target: number, keep: number): number {
     let evicted = 0;
@@ -998,6 +1182,7 @@ export class Store {
     const hash = this.#hashOf(entry);
     this.#touch(hash);
     this.#dir.remove(entry, hash);
+    if (hasExpiry(u32[entry >>> 2]!)) this.#expiry.remove(entry);
     this.#unlinkFromOrder(entry);
     u32[entry >>> 2] = 0;
     this.#heap.free(entry);
@@ -1128,13 +1313,15 @@ export class Store {
       }
     }
     let bytes = 0;
+    const now = this.#now();
     for (let steps = 0; entry !== 0; steps++) {
       if (steps > limit) throw new Corrupt("the write order does not end");
       if (out.length >= SCAN_CHUNK || bytes >= SCAN_BYTES) return [cursor, version, false];
       const tag = u32[entry >>> 2]!;
       const length = tag >>> TAG_NAME_SHIFT;
       const nameStart = entry + ENTRY_HEADER_BYTES;
-      let match = length >= prefix.length;
+      // An expired entry is gone for every reader, reclaimed or not.
+      let match = length >= prefix.length && !this.#expired(entry, now);
       for (let i = 0; match && i < prefix.length; i++) match = u8[nameStart + i] === prefix[i];
       if (match) {
         const valueStart = nameStart + length;
@@ -1150,6 +1337,7 @@ export class Store {
           created: u32[w + (E_CREATED_LOW >>> 2)]! + (high & 0xffff) * TWO_32,
           written: u32[w + (E_WRITTEN_LOW >>> 2)]! + (high >>> 16) * TWO_32,
           version: this.#versionOf(entry),
+          expires: expiryOf(u32, entry),
         });
         bytes += length + (values ? valueEnd - valueStart : 0) + 64;
       }
@@ -1375,6 +1563,8 @@ export class Store {
       const buckets = u32[ST_BUCKETS >>> 2]!;
       const bucketCount = u32[ST_BUCKET_COUNT >>> 2]!;
       let bucketsOk = false;
+      const expiryArray = u32[ST_EXPIRY_HEAP >>> 2]!;
+      let expiryKept = false;
       const live: number[] = [];
       // Index in `live` by name hash; names whose hash another name has, by the name itself.
       const byHash = new Map<number, number>();
@@ -1415,6 +1605,11 @@ export class Store {
             orphans.push(block.offset);
           }
           problems.push(`two entries named ${this.#entryKey(block.offset)}`);
+          continue;
+        }
+        if (block.offset === expiryArray && expiryArray !== 0) {
+          // The expiry order's array (4-aligned offsets: never an entry's tag): rebuilt below.
+          expiryKept = true;
           continue;
         }
         orphans.push(block.offset);
@@ -1485,6 +1680,14 @@ export class Store {
         u32[ST_BUCKETS >>> 2] = fresh;
       }
       this.#dir.rebuild(u32[ST_BUCKETS >>> 2]!, count, live, this.#hashOf);
+      if (expiryArray !== 0 && !expiryKept) problems.push("expiry order lost: rebuilt");
+      const untracked = this.#expiry.rebuild(
+        live.filter((entry) => hasExpiry(u32[entry >>> 2]!)),
+        expiryKept,
+      );
+      if (untracked > 0) {
+        problems.push(`${untracked} expiring entries left out of the expiry order`);
+      }
     }
     u32[ST_REPAIRS >>> 2]!++;
     u32[ST_JOURNAL_OP >>> 2] = JOURNAL_NONE;
@@ -1505,8 +1708,10 @@ export class Store {
     const length = tag >>> TAG_NAME_SHIFT;
     const slack = (tag >>> TAG_SLACK_SHIFT) & TAG_SLACK_MASK;
     if (kind === 0 || length === 0 || length > MAX_NAME_BYTES) return false;
-    if (((tag >>> TAG_FLAGS_SHIFT) & TAG_FLAGS_MASK) !== 0) return false; // no flag is defined
-    if (ENTRY_HEADER_BYTES + length + slack > size) return false;
+    const flags = (tag >>> TAG_FLAGS_SHIFT) & TAG_FLAGS_MASK;
+    if ((flags & ~KNOWN_FLAGS) !== 0) return false;
+    const trailer = (flags & FLAG_EXPIRES) !== 0 ? EXPIRY_TRAILER_BYTES : 0;
+    if (ENTRY_HEADER_BYTES + length + slack + trailer > size) return false;
     const high = u32[(entry + E_VERSION_HIGH) >>> 2]!;
     return (high & ~VERSION_HIGH_MASK) >>> 0 === nameCheck(this.#hashOf(entry));
   }
@@ -1634,8 +1839,21 @@ export class Store {
     if (listed !== entries && problems.length === 0) {
       problems.push(`write order: ${listed} entries listed, header counts ${entries}`);
     }
-    // Every used block is the directory or a reachable entry: nothing leaks.
-    const leaked = used.size - 1 - reached.size;
+    // The expiry order: a heap over exactly the entries with an expiry that it could take.
+    problems.push(...this.#expiry.verify((offset) => reached.has(offset), used));
+    let tracked = 0;
+    for (const entry of reached) {
+      if (!hasExpiry(u32[entry >>> 2]!)) continue;
+      const index = u32[trailerWord(u32, entry) + 2]!;
+      if (index !== EXPIRY_UNTRACKED) tracked++;
+    }
+    if (tracked !== this.#expiry.count) {
+      problems.push(
+        `expiry order: ${this.#expiry.count} entries, ${tracked} entries record a slot`,
+      );
+    }
+    // Every used block is the directory, the expiry order or a reachable entry: nothing leaks.
+    const leaked = used.size - 1 - (u32[ST_EXPIRY_HEAP >>> 2] !== 0 ? 1 : 0) - reached.size;
     if (leaked > 0) problems.push(`heap: ${leaked} used block(s) belong to no entry`);
     return problems;
   }
@@ -1688,6 +1906,7 @@ export class Store {
         evictions: counter(ST_EVICTIONS),
         deletes: counter(ST_DELETES),
         repairs: u32[ST_REPAIRS >>> 2]!,
+        expired: counter(ST_EXPIRED),
       };
     } finally {
       this.#lock.unlock();

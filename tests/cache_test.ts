@@ -81,7 +81,10 @@ test("Memalloc.write and Memalloc.delete refuse bad options with a TypeError or 
         TypeError,
         /Unknown option "ifversion" for write\(\): the options are ifVersion/,
       ],
-      [{ ttl: 1000 }, TypeError, /Unknown option "ttl"/],
+      [{ ttl: "1" }, TypeError, /The ttl of write\(\) must be a number of ms, got "1"/],
+      [{ ttl: -1 }, RangeError, /from 0 up/],
+      [{ ttl: NaN }, RangeError, /got NaN/],
+      [{ ttl: Infinity }, RangeError, /got Infinity/],
       [null, TypeError, /The options of write\(\) must be an object, got null/],
       ["x", TypeError, /must be an object/],
     ];
