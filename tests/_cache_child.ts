@@ -75,6 +75,41 @@ switch (command) {
     say({ deleted: Date.now() });
     break;
   }
+  case "write-ttl": {
+    // <name> <ttl>: writes the name with that time to live; says when it expires.
+    const [name, ttl] = args as [string, string];
+    using store = Memalloc.open(storeName, { maxMemory: MiB });
+    store.write(name, `from ${process.pid}`, { ttl: Number(ttl) });
+    say({ expires: store.info(name)!.expires });
+    break;
+  }
+  case "await-expiry": {
+    // <name> <prefix>: waits for the name to appear, then reads it until it is gone; says when
+    // the last read that found it began, when the first that did not ended, and whether has,
+    // keys, entries and list agreed.
+    const [name, prefix] = args as [string, string];
+    using store = Memalloc.open(storeName, { maxMemory: MiB });
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 1));
+    say({ ready: true });
+    while (store.read(name) === undefined) await pause();
+    let aliveStart = 0;
+    for (;; await pause()) {
+      const start = Date.now();
+      if (store.read(name) === undefined) {
+        say({
+          aliveStart,
+          goneEnd: Date.now(),
+          has: store.has(name),
+          keys: store.keys({ prefix }).includes(name),
+          entries: [...store.entries({ prefix })].some(([key]) => key === name),
+          list: [...store.list({ prefix })].some((entry) => entry.name === name),
+        });
+        break;
+      }
+      aliveStart = start;
+    }
+    break;
+  }
   default:
     throw new Error(`Unknown command ${command}`);
 }
