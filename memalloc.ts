@@ -645,13 +645,20 @@ export class Memalloc {
 
   /**
    * Writes a value under a name, replacing any earlier value in one step: readers in other
-   * processes see the old value or the new one, never a mix. When the store is full, the
-   * oldest-written entries are evicted until usage is at the watermark and the value fits.
+   * processes see the old value or the new one, never a mix. When the store is full, entries
+   * that have expired go first; then the oldest-written entries are evicted until usage is at
+   * the watermark and the value fits.
+   *
+   * With a `ttl` (or the handle's default, {@linkcode MemallocOptions.ttl}) the entry is gone
+   * from that instant for every reader in every process: `read` gives `undefined`, `has`
+   * `false`, iteration skips it, `add` may take the name. A read of an entry that has a TTL
+   * costs one clock reading more (`Date.now()`: 40 to 80 ns on a virtual machine).
    *
    * @param name Entry name: a non-empty string of at most 250 UTF-8 bytes.
    * @param value A string, a `Uint8Array`, a number, or any value cbor-x can encode.
    * @param options `ifVersion`: write only over that version of the entry (`null`: only when
-   * there is none); see {@linkcode MemallocWriteOptions}.
+   * there is none, or it has expired); `ttl`: time to live in ms (0: none); see
+   * {@linkcode MemallocWriteOptions}.
    * @returns Whether the value was written: always `true` without `ifVersion`.
    * @throws {TypeError} For a bad name, or a value that cannot be stored (a function, a
    * symbol, `undefined`, ...); nothing is written.
@@ -671,6 +678,19 @@ export class Memalloc {
    * console.log(store.read("greeting")); // Foobar123
    * Memalloc.unlink(name);
    * ```
+   *
+   * @example A session that expires
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.write("session:42", { user: "ada" }, { ttl: 20 });
+   * console.log(store.has("session:42")); // true
+   * await new Promise((resolve) => setTimeout(resolve, 30));
+   * console.log(store.read("session:42")); // undefined
+   * Memalloc.unlink(name);
+   * ```
    */
   write(name: string, value: unknown, options?: MemallocWriteOptions): boolean {
     const store = this.#open();
@@ -686,11 +706,12 @@ export class Memalloc {
   }
 
   /**
-   * Writes a value only when the name has none: the first of any number of processes that add
-   * one name at once wins, the others get `false`.
+   * Writes a value only when the name has none (or its entry has expired): the first of any
+   * number of processes that add one name at once wins, the others get `false`.
    *
    * @param name Entry name.
    * @param value The value, as for {@linkcode Memalloc.write}.
+   * @param options `ttl`: time to live in ms of the value written (default: the handle's).
    * @returns Whether the value was written.
    * @throws {TypeError} For a bad name or a value that cannot be stored.
    * @throws {RangeError} As {@linkcode Memalloc.write} does.
@@ -722,7 +743,9 @@ export class Memalloc {
    *
    * @param name Entry name.
    * @param delta What to add (default 1; negative to subtract), a finite number.
-   * @param options `initial`: the value a missing name starts from (default 0).
+   * @param options `initial`: the value a missing (or expired) name starts from (default 0);
+   * `ttl`: the time to live of an entry this call creates (a live one keeps its expiry, so a
+   * counter with a TTL counts in a fixed window: a rate limiter).
    * @returns The new value.
    * @throws {TypeError} For a bad name, a `delta` or `initial` that is not a number, or an entry
    * that holds something else than a number (it is left unchanged).
@@ -765,6 +788,7 @@ export class Memalloc {
    *
    * @param name Entry name.
    * @param change Computes the new value from the current one.
+   * @param options `ttl`: time to live in ms of the value written (default: the handle's).
    * @returns The value now stored (`undefined` when there is none).
    * @throws {TypeError} For a bad name, a `change` that is not a function, or a result that
    * cannot be stored; whatever `change` throws.
@@ -1472,7 +1496,8 @@ export function defaultMemalloc(): Memalloc {
  *
  * @param name Entry name: a non-empty string of at most 250 UTF-8 bytes.
  * @param value A string, a `Uint8Array`, a number, or any value cbor-x can encode.
- * @param options `ifVersion`: write only over that version (`null`: only when there is none).
+ * @param options `ifVersion`: write only over that version (`null`: only when there is none);
+ * `ttl`: time to live in ms.
  * @returns Whether the value was written: always `true` without `ifVersion`.
  * @throws {TypeError} For a bad name or a value that cannot be stored.
  * @throws {RangeError} For a name too long or a value too large for the store.
@@ -1502,6 +1527,7 @@ export function write(name: string, value: unknown, options?: MemallocWriteOptio
  *
  * @param name Entry name.
  * @param value The value.
+ * @param options `ttl`: time to live in ms.
  * @returns Whether the value was written.
  * @throws {TypeError} For a bad name or a value that cannot be stored.
  *
@@ -1555,6 +1581,7 @@ export function increment(
  *
  * @param name Entry name.
  * @param change Computes the new value from the current one (`undefined` deletes).
+ * @param options `ttl`: time to live in ms.
  * @returns The value now stored.
  * @throws {TypeError} For a bad name; whatever `change` throws.
  * @throws {MemallocError} `ERR_MEMALLOC_REENTRANT` for a memalloc call on the store inside

@@ -349,6 +349,46 @@ const SCENARIOS: Scenario[] = [
   readScenario("read-bytes", "read hit, 100 B as bytes", "r:", "bytes"),
   readScenario("read-string", "read hit, 100 B as string", "s:", "string"),
   {
+    // Beside "read hit, 100 B as string": the same read of entries that expire (in an hour),
+    // which costs each read one clock reading.
+    id: "read-string-ttl",
+    label: "read hit, 100 B as string, with a TTL ⁶",
+    applies: isMemalloc,
+    async prepare(target) {
+      const keys = names("t:", READ_NAMES);
+      const peer = target.peer;
+      await each(target, keys, (key) => peer.store.write(key, STRING_100, { ttl: 3_600_000 }));
+      checkRead(target, keys[0]!, peer.getString(keys[0]!), STRING_100);
+      return {
+        run: {
+          body: `peer.getString(keys[i & ${READ_NAMES - 1}])`,
+          context: { peer, keys },
+          expected: (n) => n,
+        },
+        cleanup: () => each(target, keys, (key) => peer.delete(key)),
+      };
+    },
+  },
+  {
+    id: "overwrite-ttl",
+    label: "overwrite 100 B with a TTL ⁶",
+    applies: isMemalloc,
+    async prepare(target) {
+      const keys = names("T:", READ_NAMES);
+      const peer = target.peer;
+      const options = { ttl: 3_600_000 };
+      await each(target, keys, (key) => peer.store.write(key, VALUE_100, options));
+      return {
+        run: {
+          body: `store.write(keys[i & ${READ_NAMES - 1}], value, options)`,
+          context: { store: peer.store, keys, value: VALUE_100, options },
+          expected: (n) => n, // write() returns true
+        },
+        cleanup: () => each(target, keys, (key) => peer.delete(key)),
+      };
+    },
+  },
+  {
     id: "read-miss",
     label: "read miss",
     async prepare(target) {
@@ -1147,6 +1187,7 @@ console.log(
     `³ over ${MIXED_NAMES.toLocaleString("en-US")} names at random, 100 B values (bytes)\n` +
     "⁵ each peer's own atomic counter: memalloc increment(), lmdb-js get + put in " +
     "transactionSync, SQLite INSERT ... ON CONFLICT DO UPDATE ... RETURNING, Redis INCR\n" +
+    "⁶ memalloc only: entries that expire in an hour; set beside the same scenario without one\n" +
     `pipelined: ${SETTINGS.pipelineDepth} requests in flight on the one connection; ` +
     "the other Redis columns await each request before sending the next",
 );
