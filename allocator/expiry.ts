@@ -3,9 +3,11 @@
  * segment, so that the entry that expires first is found in O(1) and each one is reclaimed in
  * O(log n), never by a scan of the store.
  *
- * The array of entry offsets lives in a heap block of its own (`ST_EXPIRY_HEAP`, with its length
- * in `ST_EXPIRY_COUNT`); each entry records its index in the array in its trailer (see
- * `layout.ts`), so that an overwrite or a delete takes it out in O(log n). It is derived data:
+ * The array lives in a heap block of its own (`ST_EXPIRY_HEAP`, with its length in
+ * `ST_EXPIRY_COUNT`): slots of three u32, the entry's offset and its expiry time (low 32 bits,
+ * high 16), so that sifting compares within the array and touches each entry only to record its
+ * new index; each entry records its index in its trailer (see `layout.ts`), so that an
+ * overwrite or a delete takes it out in O(log n). It is derived data:
  * the lock holder changes it inside a mutation, and repair rebuilds it from the entries. Readers
  * never look at it: they compare an entry's own expiry time with the clock.
  *
@@ -26,6 +28,8 @@ const TWO_32 = 2 ** 32;
 const FIRST_CAPACITY = 64;
 const HEAP = ST_EXPIRY_HEAP >>> 2;
 const COUNT = ST_EXPIRY_COUNT >>> 2;
+/** u32 words per slot: entry, expiry low, expiry high. */
+const SLOT = 3;
 
 /** Whether an entry's tag announces an expiry trailer. */
 export function hasExpiry(tag: number): boolean {
@@ -85,7 +89,7 @@ export class ExpiryOrder {
   }
 
   #slotsOf(array: number): number {
-    return (((this.#u32[(array >>> 2) - 1]! >>> 2) - 1) * 4) >>> 2;
+    return Math.floor(((this.#u32[(array >>> 2) - 1]! >>> 2) - 1) / SLOT);
   }
 
   /** The entry that expires first, or 0. */
@@ -96,8 +100,8 @@ export class ExpiryOrder {
 
   /** The expiry time of {@linkcode ExpiryOrder.first}, or `Infinity` when the order is empty. */
   firstExpiry(): number {
-    const first = this.first();
-    return first === 0 ? Infinity : expiryAt(this.#u32, trailerWord(this.#u32, first));
+    const u32 = this.#u32;
+    return u32[COUNT] === 0 ? Infinity : expiryAt(u32, (u32[HEAP]! >>> 2) + 1);
   }
 
   /** Forgets the array (after the heap was reset, when it is gone with everything else). */
@@ -131,14 +135,14 @@ export class ExpiryOrder {
     if (count <= capacity) return 0;
     capacity = Math.max(FIRST_CAPACITY, capacity * 2);
     while (capacity < count) capacity *= 2;
-    return capacity * 4;
+    return capacity * SLOT * 4;
   }
 
   /** Moves the array into `block`, a used block the caller allocated, and frees the old one. */
   adopt(block: number): void {
     const u32 = this.#u32;
     const old = u32[HEAP]!;
-    if (old !== 0) u32.copyWithin(block >>> 2, old >>> 2, (old >>> 2) + u32[COUNT]!);
+    if (old !== 0) u32.copyWithin(block >>> 2, old >>> 2, (old >>> 2) + u32[COUNT]! * SLOT);
     u32[HEAP] = block;
     if (old !== 0) this.#heap.free(old);
   }
@@ -153,7 +157,8 @@ export class ExpiryOrder {
     const count = u32[COUNT]!;
     if (!this.reserve(count + 1)) return;
     u32[COUNT] = count + 1;
-    this.#place(entry, count);
+    const at = trailerWord(u32, entry);
+    this.#set(count, entry, u32[at]!, u32[at + 1]!);
     this.#siftUp(count);
   }
 
@@ -165,11 +170,11 @@ export class ExpiryOrder {
     u32[at] = EXPIRY_UNTRACKED;
     const count = u32[COUNT]!;
     if (index >= count) return; // untracked (or damage, which repair settles)
-    const base = u32[HEAP]! >>> 2;
+    const from = (u32[HEAP]! >>> 2) + (count - 1) * SLOT;
     const last = count - 1;
     u32[COUNT] = last;
     if (index === last) return;
-    this.#place(u32[base + last]!, index);
+    this.#set(index, u32[from]!, u32[from + 1]!, u32[from + 2]!);
     if (!this.#siftUp(index)) this.#siftDown(index);
   }
 
@@ -192,7 +197,10 @@ export class ExpiryOrder {
       .map((entry) => ({ entry, expires: expiryAt(u32, trailerWord(u32, entry)) }))
       .sort((a, b) => a.expires - b.expires);
     // A sorted array is a heap; the entries left over expire last.
-    for (let i = 0; i < room; i++) this.#place(sorted[i]!.entry, i);
+    for (let i = 0; i < room; i++) {
+      const { entry, expires } = sorted[i]!;
+      this.#set(i, entry, expires >>> 0, Math.floor(expires / TWO_32));
+    }
     u32[COUNT] = room;
     return entries.length - room;
   }
@@ -216,10 +224,13 @@ export class ExpiryOrder {
     }
     const size = blocks.get(array);
     if (size === undefined) return [`expiry order: its array at ${array} is not a used block`];
-    if (count * 4 > size) return [`expiry order: ${count} entries overflow its ${size}-byte array`];
+    if (count * SLOT * 4 > size) {
+      return [`expiry order: ${count} entries overflow its ${size}-byte array`];
+    }
     const base = array >>> 2;
     for (let i = 0; i < count; i++) {
-      const entry = u32[base + i]!;
+      const slot = base + i * SLOT;
+      const entry = u32[slot]!;
       if (!isEntry(entry) || !hasExpiry(u32[entry >>> 2]!)) {
         problems.push(`expiry order: slot ${i} holds ${entry}, not an entry with an expiry`);
         continue;
@@ -228,42 +239,43 @@ export class ExpiryOrder {
       if (u32[at + 2] !== i) {
         problems.push(`expiry order: entry ${entry} records index ${u32[at + 2]}, not ${i}`);
       }
-      if (i > 0) {
-        const parent = u32[base + ((i - 1) >>> 1)]!;
-        if (isEntry(parent) && expiryAt(u32, trailerWord(u32, parent)) > expiryAt(u32, at)) {
-          problems.push(`expiry order: slot ${i} expires before its parent`);
-        }
+      if (expiryAt(u32, slot + 1) !== expiryAt(u32, at)) {
+        problems.push(`expiry order: slot ${i} has another expiry time than its entry`);
+      }
+      if (i > 0 && expiryAt(u32, base + ((i - 1) >>> 1) * SLOT + 1) > expiryAt(u32, slot + 1)) {
+        problems.push(`expiry order: slot ${i} expires before its parent`);
       }
     }
     return problems;
   }
 
-  #place(entry: number, index: number): void {
+  /** Fills slot `index` and records the index in the entry's trailer. */
+  #set(index: number, entry: number, low: number, high: number): void {
     const u32 = this.#u32;
-    u32[(u32[HEAP]! >>> 2) + index] = entry;
+    const slot = (u32[HEAP]! >>> 2) + index * SLOT;
+    u32[slot] = entry;
+    u32[slot + 1] = low;
+    u32[slot + 2] = high;
     u32[trailerWord(u32, entry) + 2] = index;
-  }
-
-  #expiryOfSlot(index: number): number {
-    const u32 = this.#u32;
-    return expiryAt(u32, trailerWord(u32, u32[(u32[HEAP]! >>> 2) + index]!));
   }
 
   /** Moves the slot up while it expires before its parent; whether it moved. */
   #siftUp(index: number): boolean {
     const u32 = this.#u32;
     const base = u32[HEAP]! >>> 2;
-    const entry = u32[base + index]!;
-    const expires = this.#expiryOfSlot(index);
+    const slot = base + index * SLOT;
+    const entry = u32[slot]!, low = u32[slot + 1]!, high = u32[slot + 2]!;
+    const expires = low + (high & 0xffff) * TWO_32;
     let moved = false;
     while (index > 0) {
       const parent = (index - 1) >>> 1;
-      if (this.#expiryOfSlot(parent) <= expires) break;
-      this.#place(u32[base + parent]!, index);
+      const up = base + parent * SLOT;
+      if (expiryAt(u32, up + 1) <= expires) break;
+      this.#set(index, u32[up]!, u32[up + 1]!, u32[up + 2]!);
       index = parent;
       moved = true;
     }
-    if (moved) this.#place(entry, index);
+    if (moved) this.#set(index, entry, low, high);
     return moved;
   }
 
@@ -271,25 +283,28 @@ export class ExpiryOrder {
     const u32 = this.#u32;
     const base = u32[HEAP]! >>> 2;
     const count = u32[COUNT]!;
-    const entry = u32[base + index]!;
-    const expires = this.#expiryOfSlot(index);
+    const slot = base + index * SLOT;
+    const entry = u32[slot]!, low = u32[slot + 1]!, high = u32[slot + 2]!;
+    const expires = low + (high & 0xffff) * TWO_32;
+    let moved = false;
     for (;;) {
       const left = index * 2 + 1;
       if (left >= count) break;
-      const right = left + 1;
       let child = left;
-      let childExpires = this.#expiryOfSlot(left);
-      if (right < count) {
-        const rightExpires = this.#expiryOfSlot(right);
+      let childExpires = expiryAt(u32, base + left * SLOT + 1);
+      if (left + 1 < count) {
+        const rightExpires = expiryAt(u32, base + (left + 1) * SLOT + 1);
         if (rightExpires < childExpires) {
-          child = right;
+          child = left + 1;
           childExpires = rightExpires;
         }
       }
       if (childExpires >= expires) break;
-      this.#place(u32[base + child]!, index);
+      const down = base + child * SLOT;
+      this.#set(index, u32[down]!, u32[down + 1]!, u32[down + 2]!);
       index = child;
+      moved = true;
     }
-    this.#place(entry, index);
+    if (moved) this.#set(index, entry, low, high);
   }
 }
