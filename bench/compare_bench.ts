@@ -499,6 +499,24 @@ const SCENARIOS: Scenario[] = [
     },
   },
   {
+    // A rate limiter: one counter per client, each in a one-minute window.
+    id: "rate-limit",
+    label: "rate limiter: increment with a TTL, 10,000 clients ⁶",
+    applies: isMemalloc,
+    prepare(target) {
+      const keys = names("l:", INCREMENT_NAMES);
+      const peer = target.peer;
+      return Promise.resolve({
+        run: {
+          body: `store.increment(keys[i % ${INCREMENT_NAMES}], 1, options)`,
+          context: { store: peer.store, keys, options: { ttl: 60_000 } },
+          expected: (n) => n,
+        },
+        cleanup: () => each(target, keys, (key) => peer.delete(key)),
+      });
+    },
+  },
+  {
     id: "delete",
     label: "delete",
     prepare(target) {
