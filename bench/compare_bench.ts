@@ -289,6 +289,12 @@ async function each(
 const isMemalloc = (target: Target): target is Target & { peer: MemallocPeer } =>
   target.peer.name === "memalloc";
 
+/** The memalloc peer of a target that `isMemalloc` admitted. */
+function memallocPeer(target: Target): MemallocPeer {
+  if (!isMemalloc(target)) throw new Error(`${target.label} is not memalloc`);
+  return target.peer;
+}
+
 /** Throws unless `actual` is what a read of `what` should give. */
 function checkRead(target: Target, what: string, actual: unknown, expected: unknown): void {
   const same = actual instanceof Uint8Array && expected instanceof Uint8Array
@@ -356,7 +362,7 @@ const SCENARIOS: Scenario[] = [
     applies: isMemalloc,
     async prepare(target) {
       const keys = names("t:", READ_NAMES);
-      const peer = target.peer;
+      const peer = memallocPeer(target);
       await each(target, keys, (key) => peer.store.write(key, STRING_100, { ttl: 3_600_000 }));
       checkRead(target, keys[0]!, peer.getString(keys[0]!), STRING_100);
       return {
@@ -375,7 +381,7 @@ const SCENARIOS: Scenario[] = [
     applies: isMemalloc,
     async prepare(target) {
       const keys = names("T:", READ_NAMES);
-      const peer = target.peer;
+      const peer = memallocPeer(target);
       const options = { ttl: 3_600_000 };
       await each(target, keys, (key) => peer.store.write(key, VALUE_100, options));
       return {
@@ -505,7 +511,7 @@ const SCENARIOS: Scenario[] = [
     applies: isMemalloc,
     prepare(target) {
       const keys = names("l:", INCREMENT_NAMES);
-      const peer = target.peer;
+      const peer = memallocPeer(target);
       return Promise.resolve({
         run: {
           body: `store.increment(keys[i % ${INCREMENT_NAMES}], 1, options)`,
