@@ -110,6 +110,23 @@ switch (command) {
     }
     break;
   }
+  case "ttl-churn": {
+    // <seed>: writes, overwrites, increments and deletes 500 names with ttls of 0 to 200 ms, in
+    // a small store that evicts, until killed; a line every 500 operations.
+    let seed = Number(args[0]) >>> 0;
+    const random = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    using store = Memalloc.open(storeName, { maxMemory: 256 * 1024 });
+    const value = "v".repeat(300);
+    for (let i = 1;; i++) {
+      const name = `n${Math.floor(random() * 500)}`;
+      const ttl = random() < 0.2 ? 0 : Math.floor(random() * 200);
+      const roll = random();
+      if (roll < 0.6) store.write(name, value.slice(0, Math.floor(random() * 300)), { ttl });
+      else if (roll < 0.8) store.delete(name);
+      else store.increment(`c${name}`, 1, { ttl });
+      if (i % 500 === 0) say({ done: i });
+    }
+  }
   default:
     throw new Error(`Unknown command ${command}`);
 }

@@ -171,3 +171,32 @@ test("Memalloc.write with a ttl by each runtime: the other runtimes see it until
     }
   }
 });
+
+test("Memalloc writers with ttls SIGKILLed at any instant leave a store whose expiry order verify() finds sound", async () => {
+  const name = uniqueName("ttl-kill");
+  Memalloc.open(name, { maxMemory: 256 * 1024 }).close();
+  try {
+    for (let round = 0; round < 2; round++) {
+      const children = RUNTIMES.map((runtime, k) =>
+        start(runtime, "_cache_child.ts", ["ttl-churn", name, String(round * 10 + k + 1)])
+      );
+      for (const child of children) {
+        const after = 1000 + 500 * Math.floor(Math.random() * 4);
+        await child.waitForLine((line) => (JSON.parse(line).done ?? 0) >= after);
+      }
+      for (const child of children) child.kill("SIGKILL");
+      for (const child of children) assert.equal((await child.exited).signal, "SIGKILL");
+      using store = Memalloc.open(name);
+      store.write("after", "a", { ttl: 1 }); // repairs what a kill left, if anything
+      assert.deepEqual(store.verify(), [], `round ${round}`);
+      await sleep(210); // every ttl the children gave has passed
+      store.clean();
+      for (const entry of store.list()) {
+        assert.equal(entry.expires, null, `${entry.name} should have expired`);
+      }
+      assert.deepEqual(store.verify(), []);
+    }
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
