@@ -20,10 +20,10 @@ import {
   TAG_NAME_SHIFT,
 } from "./layout.ts";
 
-/** FNV-1a over `length` bytes of `bytes`: the name's hash. */
-export function hashBytes(bytes: Uint8Array, length: number): number {
+/** FNV-1a over `length` bytes of `bytes` from `start`: the name's hash. */
+export function hashBytes(bytes: Uint8Array, length: number, start = 0): number {
   let hash = 0x811c9dc5;
-  for (let i = 0; i < length; i++) {
+  for (let i = start; i < start + length; i++) {
     hash = Math.imul(hash ^ bytes[i]!, 0x01000193);
   }
   return hash >>> 0;

@@ -625,7 +625,7 @@ export class Store {
   #hashOf = (entry: number): number => {
     const length = this.#u32[entry >>> 2]! >>> TAG_NAME_SHIFT;
     const start = entry + ENTRY_HEADER_BYTES;
-    return hashBytes(this.#u8.subarray(start, start + length), length);
+    return hashBytes(this.#u8, length, start);
   };
 
   // -------------------------------------------------------------------------------------------
@@ -736,7 +736,7 @@ export class Store {
             `Cannot increment "${name}": it holds a value that is not a number; write a number or delete it first`,
           );
         }
-        NUMBER_BYTES.set(this.#u8.subarray(start, end));
+        for (let i = 0; i < 8; i++) NUMBER_BYTES[i] = this.#u8[start + i]!;
         value = NUMBER[0]! + delta;
       }
       if (!Number.isFinite(value)) {
@@ -962,7 +962,10 @@ export class Store {
     u32[w + (E_VERSION_LOW >>> 2)] = low;
     u32[w + (E_VERSION_HIGH >>> 2)] = high | nameCheck(hash);
     const at = entry + ENTRY_HEADER_BYTES;
-    this.#u8.set(this.#name.subarray(0, length), at);
+    const u8 = this.#u8;
+    const scratch = this.#name;
+    // A loop, not set(subarray(...)): the view would be an allocation on every write.
+    for (let i = 0; i < length; i++) u8[at + i] = scratch[i]!;
     this.#u8.set(value, at + length);
     let flags = 0;
     if (expires > 0) {
