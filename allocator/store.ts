@@ -304,7 +304,8 @@ export class Store {
   readonly #expiry: ExpiryOrder;
   readonly #heapEnd: number;
   readonly #name = new Uint8Array(MAX_NAME_BYTES * 3 + 8);
-  readonly #now: () => number;
+  /** The clock a test handed in, or null for `Date.now()` (called directly: an intrinsic). */
+  readonly #clock: (() => number) | null;
   /** The store name, for error messages. */
   readonly #label: string;
   /** Most entries the heap can hold: a bound for every walk, whatever the header says. */
@@ -348,7 +349,7 @@ export class Store {
     this.#heapEnd = heap.offset + heap.length;
     this.#dir = new Directory(this.#u8, this.#u32, heap.offset, this.#heapEnd);
     this.#expiry = new ExpiryOrder(this.#u32, heap);
-    this.#now = now;
+    this.#clock = now === Date.now ? null : now;
   }
 
   /**
@@ -619,6 +620,11 @@ export class Store {
     const u32 = this.#u32;
     return u32[(entry + E_VERSION_LOW) >>> 2]! +
       (u32[(entry + E_VERSION_HIGH) >>> 2]! & VERSION_HIGH_MASK) * TWO_32;
+  }
+
+  /** The time now, ms since the epoch. */
+  #now(): number {
+    return this.#clock === null ? Date.now() : this.#clock();
   }
 
   /** The name's hash of a valid entry, from its bytes (writers, repair and verify). */

@@ -206,7 +206,7 @@ test("Memalloc.increment refuses a non-number entry and bad arguments, changing 
     assert.deepEqual(store.verify(), []);
   }));
 
-test("memalloc.increment, add, has and update work on the default store", () => {
+test("memalloc.increment, add, has and update work on the default store, with their ttl options", () => {
   const name = uniqueName("default-cache");
   memalloc.setDefaultStore(name, { maxMemory: MiB });
   try {
@@ -217,6 +217,11 @@ test("memalloc.increment, add, has and update work on the default store", () => 
     assert.equal(memalloc.has("a"), true);
     assert.equal(memalloc.update<number>("n", (n = 0) => n * 10), 30);
     assert.equal(memalloc.write("a", "z", { ifVersion: null }), false);
+    // The ttl options of the module functions reach the store.
+    assert.equal(memalloc.add("t", 1, { ttl: 60_000 }), true);
+    memalloc.update("u", () => 2, { ttl: 60_000 });
+    assert.notEqual(memalloc.defaultMemalloc().info("t")!.expires, null);
+    assert.notEqual(memalloc.defaultMemalloc().info("u")!.expires, null);
   } finally {
     memalloc.defaultMemalloc().close();
     Memalloc.unlink(name);

@@ -118,20 +118,6 @@ test("Memalloc.watch yields when a watched entry expires", () =>
     assert.ok(elapsed >= 140 && elapsed < 150 + 100, `expiry seen after ${elapsed} ms`);
   }));
 
-test("memalloc.add and update on the default store take a ttl", () => {
-  const name = uniqueName("ttl-default");
-  memalloc.setDefaultStore(name, { maxMemory: MiB });
-  try {
-    assert.equal(memalloc.add("a", 1, { ttl: 1000 }), true);
-    memalloc.update("u", () => 2, { ttl: 1000 });
-    assert.notEqual(memalloc.defaultMemalloc().info("a")!.expires, null);
-    assert.notEqual(memalloc.defaultMemalloc().info("u")!.expires, null);
-  } finally {
-    memalloc.defaultMemalloc().close();
-    Memalloc.unlink(name);
-  }
-});
-
 test("Memalloc.write with a ttl by each runtime: the other runtimes see it until the deadline and never after", async () => {
   for (const writer of RUNTIMES) {
     const name = uniqueName("ttl-x");
