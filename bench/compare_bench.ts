@@ -1006,10 +1006,16 @@ async function memory(peers: PeerSet): Promise<MemoryResult[]> {
       }
     }
   }
-  const redis = peers.async[0];
+  const redis = peers.async.find((peer) => peer.name.includes("Redis"));
   if (redis) {
     results.push(
       await memoryOf("Redis", redis, "pipelined", "INFO used_memory delta (server process)"),
+    );
+  }
+  const kv = peers.async.find((peer) => peer.name === "Deno KV");
+  if (kv) {
+    results.push(
+      await memoryOf("Deno KV", kv, "awaited", "blocks of its SQLite files on /dev/shm"),
     );
   }
   return results;
@@ -1097,7 +1103,11 @@ try {
     });
   }
   for (const peer of peers.async) {
-    const short = peer.name.includes("Bun") ? "Redis/Bun" : "Redis/node-redis";
+    const short = peer.name === "Deno KV"
+      ? "Deno KV"
+      : peer.name.includes("Bun")
+      ? "Redis/Bun"
+      : "Redis/node-redis";
     targets.push({ label: short, peer, mode: "awaited" });
     if (peer.pipelines) targets.push({ label: `${short} pipelined`, peer, mode: "pipelined" });
   }

@@ -26,7 +26,7 @@ let failures = 0;
 for (const script of scripts) {
   for (const runtime of ["deno", "bun", "node"]) {
     const argv = runtime === "deno"
-      ? ["run", "-A", `bench/${script}`, ...passThrough]
+      ? ["run", "-A", "--unstable-kv", `bench/${script}`, ...passThrough]
       : runtime === "node"
       ? [...NODE_FLAGS, `bench/${script}`, ...passThrough]
       : [`bench/${script}`, ...passThrough];

@@ -15,6 +15,7 @@
  * @module
  */
 import { runtime } from "../../ffi/runtime.ts";
+import { openDenoKvPeer } from "./denokv.ts";
 import { openLmdbPeer } from "./lmdb.ts";
 import { openMapPeer } from "./map.ts";
 import { openRedisPeer, type RedisClientKind } from "./redis.ts";
@@ -22,13 +23,14 @@ import { openSqlitePeer } from "./sqlite.ts";
 import type { AsyncPeer, Peer } from "./types.ts";
 
 export type { AsyncPeer, Peer, PeerInfo } from "./types.ts";
+export { openDenoKvPeer } from "./denokv.ts";
 export { openLmdbPeer } from "./lmdb.ts";
 export { openMapPeer } from "./map.ts";
 export { openRedisPeer, type RedisClientKind, startRedisServer } from "./redis.ts";
 export { openSqlitePeer } from "./sqlite.ts";
 
 /** The peers {@linkcode openPeers} can open. */
-export type PeerKind = "map" | "lmdb" | "sqlite" | "redis";
+export type PeerKind = "map" | "lmdb" | "sqlite" | "redis" | "denokv";
 
 /** Options of {@linkcode openPeers}. */
 export interface OpenPeersOptions {
@@ -51,7 +53,7 @@ export interface SkippedPeer {
 export interface PeerSet {
   /** Synchronous peers, in the order Map, lmdb-js, SQLite. */
   readonly sync: Peer[];
-  /** Asynchronous peers (Redis, one per client library). */
+  /** Asynchronous peers (Redis, one per client library; Deno KV under Deno). */
   readonly async: AsyncPeer[];
   /** Peers that are not available here, with the reason, to print with the results. */
   readonly skipped: SkippedPeer[];
@@ -98,6 +100,10 @@ export async function openPeers(options: OpenPeersOptions = {}): Promise<PeerSet
         const peer = await openRedisPeer({ client, onUnavailable });
         if (peer) async.push(peer);
       }
+    }
+    if (wanted("denokv") && runtime === "deno") {
+      const peer = await openDenoKvPeer({ onUnavailable });
+      if (peer) async.push(peer);
     }
   } catch (error) {
     await set.close();

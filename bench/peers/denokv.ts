@@ -1,0 +1,133 @@
+/**
+ * Deno KV as a shared key/value store: `Deno.openKv(path)` on a database file on /dev/shm,
+ * Deno's own SQLite-backed KV (needs `--unstable-kv`). It is what a Deno user reaches for to
+ * share counters and sessions between the processes of `deno serve --parallel`.
+ *
+ * - keys are `[key]`; strings and bytes are stored as themselves;
+ * - `increment` is Deno KV's compare-and-set idiom: `get`, then
+ *   `atomic().check(entry).set(key, n + 1)`, again on a conflict (a `sum` on a `Deno.KvU64`
+ *   would not return the new value);
+ * - every call is a promise (Deno KV has no synchronous API): an asynchronous peer, awaited.
+ *
+ * @module
+ */
+import { runtime } from "../../ffi/runtime.ts";
+import type { AsyncPeer, PeerFactoryOptions } from "./types.ts";
+import {
+  allocatedBytes,
+  errorMessage,
+  makeScratchDir,
+  removeScratchDir,
+  warnUnavailable,
+} from "./types.ts";
+
+/** The part of Deno KV used here (its types come only with `--unstable-kv`). */
+interface KvEntry {
+  value: unknown;
+  versionstamp: string | null;
+}
+interface Kv {
+  get(key: unknown[]): Promise<KvEntry>;
+  set(key: unknown[], value: unknown): Promise<unknown>;
+  delete(key: unknown[]): Promise<void>;
+  atomic(): {
+    check(entry: KvEntry): ReturnType<Kv["atomic"]>;
+    set(key: unknown[], value: unknown): ReturnType<Kv["atomic"]>;
+    commit(): Promise<{ ok: boolean }>;
+  };
+  close(): void;
+}
+
+/**
+ * Opens a Deno KV peer on a fresh database file on /dev/shm.
+ *
+ * @param options What to do when Deno KV is unavailable (not Deno, or no `--unstable-kv`).
+ * @returns The peer, or undefined when Deno KV cannot run here.
+ *
+ * @example Set and get
+ * ```ts ignore
+ * import { openDenoKvPeer } from "./denokv.ts";
+ *
+ * const peer = await openDenoKvPeer();
+ * if (peer) {
+ *   await peer.setString("greeting", "hello");
+ *   console.log(await peer.getString("greeting")); // hello
+ *   await peer.close();
+ * }
+ * ```
+ */
+export async function openDenoKvPeer(
+  options: PeerFactoryOptions = {},
+): Promise<AsyncPeer | undefined> {
+  const onUnavailable = options.onUnavailable ?? warnUnavailable;
+  const name = "Deno KV";
+  const open = (globalThis as unknown as { Deno?: { openKv?: (path: string) => Promise<Kv> } })
+    .Deno?.openKv;
+  if (runtime !== "deno") {
+    onUnavailable(name, `Deno KV is Deno's own; this is ${runtime}`);
+    return undefined;
+  }
+  if (typeof open !== "function") {
+    onUnavailable(name, "Deno.openKv needs --unstable-kv (bench/run.ts passes it)");
+    return undefined;
+  }
+  const dir = makeScratchDir("denokv");
+  const path = `${dir}/kv.sqlite3`;
+  let kv: Kv;
+  try {
+    kv = await open(path);
+  } catch (error) {
+    removeScratchDir(dir);
+    onUnavailable(name, `cannot open ${path} (${errorMessage(error)})`);
+    return undefined;
+  }
+  const encoder = new TextEncoder();
+  const decoder = new TextDecoder();
+  let closed = false;
+  return {
+    name,
+    description: `Deno KV (Deno.openKv, SQLite backend), ${path}; increment by check-and-set`,
+    sharesAcrossProcesses: true,
+    location: path,
+    pipelines: false,
+    async getBytes(key) {
+      const { value } = await kv.get([key]);
+      if (value === null || value === undefined) return undefined;
+      return typeof value === "string" ? encoder.encode(value) : value as Uint8Array;
+    },
+    async getString(key) {
+      const { value } = await kv.get([key]);
+      if (value === null || value === undefined) return undefined;
+      return typeof value === "string" ? value : decoder.decode(value as Uint8Array);
+    },
+    async setBytes(key, value) {
+      await kv.set([key], value);
+    },
+    async setString(key, value) {
+      await kv.set([key], value);
+    },
+    async delete(key) {
+      await kv.delete([key]); // Deno KV does not say whether there was a value
+    },
+    async increment(key) {
+      for (;;) {
+        const entry = await kv.get([key]);
+        const next = (typeof entry.value === "number" ? entry.value : 0) + 1;
+        if ((await kv.atomic().check(entry).set([key], next).commit()).ok) return next;
+      }
+    },
+    close() {
+      if (!closed) {
+        closed = true;
+        kv.close();
+        removeScratchDir(dir);
+      }
+      return Promise.resolve();
+    },
+    memoryBytes() {
+      return Promise.resolve(
+        closed ? undefined : allocatedBytes(path, `${path}-wal`, `${path}-shm`),
+      );
+    },
+  };
+}
