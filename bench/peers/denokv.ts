@@ -4,6 +4,7 @@
  * share counters and sessions between the processes of `deno serve --parallel`.
  *
  * - keys are `[key]`; strings and bytes are stored as themselves;
+ * - `delete` checks and deletes atomically, so that it can say whether there was a value;
  * - `increment` is Deno KV's compare-and-set idiom: `get`, then
  *   `atomic().check(entry).set(key, n + 1)`, again on a conflict (a `sum` on a `Deno.KvU64`
  *   would not return the new value);
@@ -33,6 +34,7 @@ interface Kv {
   atomic(): {
     check(entry: KvEntry): ReturnType<Kv["atomic"]>;
     set(key: unknown[], value: unknown): ReturnType<Kv["atomic"]>;
+    delete(key: unknown[]): ReturnType<Kv["atomic"]>;
     commit(): Promise<{ ok: boolean }>;
   };
   close(): void;
@@ -107,7 +109,12 @@ export async function openDenoKvPeer(
       await kv.set([key], value);
     },
     async delete(key) {
-      await kv.delete([key]); // Deno KV does not say whether there was a value
+      // kv.delete() does not say whether there was a value: the check-and-delete that does.
+      for (;;) {
+        const entry = await kv.get([key]);
+        if (entry.versionstamp === null) return false;
+        if ((await kv.atomic().check(entry).delete([key]).commit()).ok) return true;
+      }
     },
     async increment(key) {
       for (;;) {
