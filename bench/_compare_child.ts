@@ -12,7 +12,9 @@
  * - `read-set` (the reader of the scenario with a writer on other names): read the values of
  *   set R ({@linkcode READER_NAMES}) round-robin from the start time for `readMs`, nothing else;
  * - `write-set` (its writer): overwrite the values of set W ({@linkcode WRITER_NAMES}, disjoint
- *   from set R) round-robin with 100-byte values from the start time for `writeMs`, nothing else.
+ *   from set R) round-robin with 100-byte values from the start time for `writeMs`, nothing else;
+ * - `increment`: increment the `SHARED_NAMES` counters `"q:..."` round-robin with the peer's own
+ *   atomic counter from the start time for `writeMs` (reported as writes).
  *
  * `cpu` is the control: no store at all, each "read" and "write" hashes the entry name in plain
  * JavaScript. How its figures change from one process to two is what this machine's cores allow
@@ -151,42 +153,79 @@ function writeFor(
   return { writes, writeMs: now - from };
 }
 
+/** Increments `keys` round-robin from `from` for `ms` (the control hashes the names instead). */
+function incrementFor(
+  peer: Peer,
+  keys: readonly string[],
+  from: number,
+  ms: number,
+): { writes: number; writeMs: number } {
+  const mask = keys.length - 1;
+  const increment = peer.increment?.bind(peer) ??
+    ((key: string) => (peer.setBytes(key, VALUE_100), 0));
+  while (epochNow() < from); // spin: setTimeout is too coarse for a barrier
+  let writes = 0;
+  const writeEnd = from + ms;
+  let now = from;
+  while (now < writeEnd) {
+    for (let k = 0; k < 64; k++, writes++) increment(keys[writes & mask]!);
+    now = epochNow();
+  }
+  return { writes, writeMs: now - from };
+}
+
 const peer = kind === "cpu" ? cpuControl() : await attachPeer(kind as SharedPeerKind, location);
 try {
-  const keys = role === "both"
-    ? names("p:", SHARED_NAMES)
-    : role === "read-set"
-    ? READER_NAMES
-    : WRITER_NAMES;
-  const mask = keys.length - 1;
-  const check = peer.getBytes(keys[0]!);
-  if (check === undefined || check.length !== VALUE_100.length) {
-    throw new Error(`The parent's data is not there: "${keys[0]}" reads ${check?.length} bytes`);
-  }
-  // Warm-up: compile the read and write paths the role times, before the timed run.
-  if (role !== "write-set") { for (let i = 0; i < 20_000; i++) peer.getBytes(keys[i & mask]!); }
-  if (role !== "read-set") {
-    for (let i = 0; i < 2_000; i++) peer.setBytes(keys[i & mask]!, VALUE_100);
-  }
-
-  console.log("ready");
-  const start = Number(await firstLine());
-  if (!(start > 0)) throw new Error("Bad start time on stdin");
-  // A child that got the start time late (a loaded machine) starts at once and says so.
-  const late = epochNow() > start;
-  while (epochNow() < start); // spin: setTimeout is too coarse for a barrier
-
-  const none = { reads: 0, readMs: 0, readCpuMs: 0, found: 0, writes: 0, writeMs: 0 };
-  const run = role === "both"
-    ? {
-      ...readFor(peer, keys, start, readMs),
-      // The write phase starts at the same moment in every child too.
-      ...writeFor(peer, keys, start + readMs + WRITE_GAP_MS, writeMs),
+  if (role === "increment") {
+    const counters = names("q:", SHARED_NAMES);
+    const increment = peer.increment?.bind(peer);
+    for (let i = 0; i < 2_000; i++) {
+      const key = counters[i & (SHARED_NAMES - 1)]!;
+      if (increment) increment(key);
+      else peer.setBytes(key, VALUE_100);
     }
-    : role === "read-set"
-    ? { ...none, ...readFor(peer, keys, start, readMs) }
-    : { ...none, ...writeFor(peer, keys, start, writeMs) };
-  console.log(JSON.stringify({ ...run, late }));
+    console.log("ready");
+    const start = Number(await firstLine());
+    if (!(start > 0)) throw new Error("Bad start time on stdin");
+    const late = epochNow() > start;
+    const none = { reads: 0, readMs: 0, readCpuMs: 0, found: 0 };
+    console.log(JSON.stringify({ ...none, ...incrementFor(peer, counters, start, writeMs), late }));
+  } else {
+    const keys = role === "both"
+      ? names("p:", SHARED_NAMES)
+      : role === "read-set"
+      ? READER_NAMES
+      : WRITER_NAMES;
+    const mask = keys.length - 1;
+    const check = peer.getBytes(keys[0]!);
+    if (check === undefined || check.length !== VALUE_100.length) {
+      throw new Error(`The parent's data is not there: "${keys[0]}" reads ${check?.length} bytes`);
+    }
+    // Warm-up: compile the read and write paths the role times, before the timed run.
+    if (role !== "write-set") { for (let i = 0; i < 20_000; i++) peer.getBytes(keys[i & mask]!); }
+    if (role !== "read-set") {
+      for (let i = 0; i < 2_000; i++) peer.setBytes(keys[i & mask]!, VALUE_100);
+    }
+
+    console.log("ready");
+    const start = Number(await firstLine());
+    if (!(start > 0)) throw new Error("Bad start time on stdin");
+    // A child that got the start time late (a loaded machine) starts at once and says so.
+    const late = epochNow() > start;
+    while (epochNow() < start); // spin: setTimeout is too coarse for a barrier
+
+    const none = { reads: 0, readMs: 0, readCpuMs: 0, found: 0, writes: 0, writeMs: 0 };
+    const run = role === "both"
+      ? {
+        ...readFor(peer, keys, start, readMs),
+        // The write phase starts at the same moment in every child too.
+        ...writeFor(peer, keys, start + readMs + WRITE_GAP_MS, writeMs),
+      }
+      : role === "read-set"
+      ? { ...none, ...readFor(peer, keys, start, readMs) }
+      : { ...none, ...writeFor(peer, keys, start, writeMs) };
+    console.log(JSON.stringify({ ...run, late }));
+  }
 } finally {
   await peer.close();
 }

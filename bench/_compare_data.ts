@@ -88,7 +88,7 @@ export type SharedPeerKind = "memalloc" | "lmdb" | "sqlite";
  * reads, then overwrites, the `"p:..."` entries (the two-process scenario); `read-set` reads
  * {@linkcode READER_NAMES}; `write-set` overwrites {@linkcode WRITER_NAMES}.
  */
-export const CHILD_ROLES = ["both", "read-set", "write-set"] as const;
+export const CHILD_ROLES = ["both", "read-set", "write-set", "increment"] as const;
 
 /** One of {@linkcode CHILD_ROLES}. */
 export type ChildRole = typeof CHILD_ROLES[number];

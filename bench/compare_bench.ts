@@ -706,6 +706,10 @@ interface TwoProcessResult {
   writesPerSecond1: number;
   writesPerSecond2: number;
   writeScaling: number;
+  /** Increments/s (the peer's own atomic counter) of one process, and of two at once. */
+  incrementsPerSecond1: number;
+  incrementsPerSecond2: number;
+  incrementScaling: number;
   /** Every repeat's total ops/s: reads and writes of one process, of two processes. */
   samples: { reads1: number[]; reads2: number[]; writes1: number[]; writes2: number[] };
 }
@@ -830,6 +834,8 @@ async function twoProcesses(
       runs.reduce((s, r) => s + (r.writes / r.writeMs) * 1000, 0);
     const samples = { reads1: [] as number[], reads2: [] as number[], writes1: [] as number[] };
     const writes2: number[] = [];
+    const increments1: number[] = [];
+    const increments2: number[] = [];
     for (let r = 0; r < SETTINGS.twoProcessRepeats; r++) {
       const one = await runChildren(kind, location, ["both"]);
       const two = await runChildren(kind, location, ["both", "both"]);
@@ -837,6 +843,8 @@ async function twoProcesses(
       samples.writes1.push(writes(one));
       samples.reads2.push(reads(two));
       writes2.push(writes(two));
+      increments1.push(writes(await runChildren(kind, location, ["increment"])));
+      increments2.push(writes(await runChildren(kind, location, ["increment", "increment"])));
     }
     const best = (values: number[]) => Math.max(...values);
     return {
@@ -847,10 +855,13 @@ async function twoProcesses(
       writesPerSecond1: best(samples.writes1),
       writesPerSecond2: best(writes2),
       writeScaling: best(writes2) / best(samples.writes1),
+      incrementsPerSecond1: best(increments1),
+      incrementsPerSecond2: best(increments2),
+      incrementScaling: best(increments2) / best(increments1),
       samples: { ...samples, writes2 },
     };
   } finally {
-    if (peer) { for (const key of keys) peer.delete(key); }
+    if (peer) { for (const key of [...keys, ...names("q:", SHARED_NAMES)]) peer.delete(key); }
   }
 }
 
@@ -1239,7 +1250,7 @@ printTable(evictionResults.map((e) => ({
 console.log(
   `\ntwo processes of ${runtime} at once against one alone ` +
     `(${SETTINGS.twoProcessMs} ms per phase, best of ${SETTINGS.twoProcessRepeats}; reads and ` +
-    "overwrites of 100 B over " +
+    "overwrites of 100 B, and increments of the peer's own counter, over " +
     `${SHARED_NAMES} names)`,
 );
 printTable(twoProcessResults.map((t) => ({
@@ -1250,6 +1261,9 @@ printTable(twoProcessResults.map((t) => ({
   "writes/s, 1 proc": integer(t.writesPerSecond1),
   "writes/s, 2 procs": integer(t.writesPerSecond2),
   "writes ×": scaling(t.writeScaling),
+  "increments/s, 1 proc": integer(t.incrementsPerSecond1),
+  "increments/s, 2 procs": integer(t.incrementsPerSecond2),
+  "increments ×": scaling(t.incrementScaling),
 })));
 
 console.log(
