@@ -105,7 +105,7 @@ export async function runTop(
       );
       previous = { stats, at };
       if (json) output.write(`${JSON.stringify(sample)}\n`);
-      else if (live) output.write(HOME_CLEAR + frame(sample, interval, output.columns ?? 80));
+      else if (live) output.write(HOME_CLEAR + frame(sample, interval, output.columns || 80));
       else output.write(`${line(sample)}\n`);
     }
   } finally {
