@@ -69,6 +69,12 @@ export interface Command {
 /** A command line that cannot run: exit 2 with one line on stderr. */
 export class UsageError extends Error {}
 
+/**
+ * Standard output was closed by its reader (`memalloc keys NAME | head -1`): the command ends
+ * quietly, with exit 0, as there is no one left to tell.
+ */
+export class OutputClosed extends Error {}
+
 /** The help of `--create` and `--max-memory`. */
 export const CREATE_HELP = `
   --create            Create the store when it does not exist (else: exit 1, nothing created)

@@ -22,6 +22,7 @@ import {
   type Command,
   type Input,
   oneLine,
+  OutputClosed,
   print,
   usage,
   UsageError,
@@ -79,6 +80,7 @@ export async function main(args: readonly string[], io: CliIo = processIo()): Pr
     }
     return await found.run(input);
   } catch (error) {
+    if (error instanceof OutputClosed) return 0;
     if (error instanceof UsageError) {
       io.stderr(`${oneLine(error.message)}\n`);
       return 2;
@@ -185,18 +187,44 @@ function commandHelp(found: Command): string {
   return `Usage: memalloc ${found.usage}\n\n${found.help}\n  -h, --help   This help`;
 }
 
-/** The process's own standard output and error, and its SIGINT and SIGTERM. */
+/**
+ * The process's own standard output and error, and its SIGINT and SIGTERM. A write to a
+ * standard output whose reader has gone (EPIPE: Deno and Bun throw it, Node emits it as an
+ * event, after the write) makes the next write throw {@linkcode OutputClosed}, and ends `top`.
+ */
 function processIo(): CliIo {
+  let closed = false;
+  const stops = new Set<() => void>();
+  const isEpipe = (error: unknown) => (error as { code?: unknown } | null)?.code === "EPIPE";
+  const close = () => {
+    closed = true;
+    for (const stop of stops) stop();
+  };
+  process.stdout.on("error", (error: unknown) => {
+    if (!isEpipe(error)) throw error;
+    close();
+  });
   const io: CliIo = {
-    stdout: (data) => void process.stdout.write(data),
+    stdout(data) {
+      if (closed) throw new OutputClosed();
+      try {
+        process.stdout.write(data);
+      } catch (error) {
+        if (!isEpipe(error)) throw error;
+        close();
+        throw new OutputClosed();
+      }
+    },
     stderr: (text) => void process.stderr.write(text),
     isTTY: process.stdout.isTTY === true,
     trapSignals(onSignal) {
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
+      stops.add(onSignal);
       return () => {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
+        stops.delete(onSignal);
       };
     },
   };

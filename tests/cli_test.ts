@@ -83,6 +83,15 @@ function statsOf(name: string) {
   return store.stats();
 }
 
+/** `promise`, or a rejection naming `what` after `ms`. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Waited ${ms} ms for ${what}`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /** Runs `memalloc args...` and returns its standard output as bytes. */
 function cliBytes(args: string[]): Promise<{ code: number | null; stdout: Uint8Array }> {
   const argv = commandFor(HERE, CLI, args);
@@ -461,14 +470,24 @@ test("memalloc top on a terminal hides the cursor, redraws in place and shows th
   });
 });
 
-test("memalloc top ends on SIGINT with exit 0, and runTop shows the cursor again when aborted", async () => {
+test("memalloc top ends with exit 0 on SIGINT and when its reader closes the pipe; runTop shows the cursor again when aborted", async () => {
   await withStore(() => {}, async (name) => {
-    const child = start(HERE, CLI, ["top", name, "--interval", "50"]);
-    await child.waitForLine((line) => line.includes(name));
-    child.kill("SIGINT");
-    const result = await child.exited;
-    assert.equal(result.code, 0, show({ ...result }));
-    assert.equal(result.stderr, "");
+    const interrupted = start(HERE, CLI, ["top", name, "--interval", "50"]);
+    const closed = start(HERE, CLI, ["top", name, "--interval", "20"]);
+    try {
+      await interrupted.waitForLine((line) => line.includes(name));
+      interrupted.kill("SIGINT");
+      await closed.waitForLine((line) => line.includes(name));
+      closed.process.stdout!.destroy(); // as `| head -1` does: the next write is EPIPE
+      const ends = Promise.all([interrupted.exited, closed.exited]);
+      for (const result of await within(ends, 15_000, "top to end")) {
+        assert.equal(result.code, 0, show({ ...result }));
+        assert.equal(result.stderr, "");
+      }
+    } finally {
+      interrupted.kill();
+      closed.kill();
+    }
     // On a terminal, the same end restores the cursor.
     using store = Memalloc.open(name, { create: false });
     const stop = new AbortController();
