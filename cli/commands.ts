@@ -3,7 +3,9 @@
  *
  * @module
  */
+import { closeSync, openSync, readSync } from "node:fs";
 import { Memalloc, type MemallocEntryInfo } from "../memalloc.ts";
+import { ST_REPAIRS } from "../allocator/layout.ts";
 import { MemallocError } from "../errors.ts";
 import {
   arg,
@@ -18,7 +20,7 @@ import {
   usage,
   wholeNumber,
 } from "./_command.ts";
-import { listStores, SHM_DIRECTORY } from "./stores.ts";
+import { listStores, SHM_DIRECTORY, STORE_FILE_PREFIX } from "./stores.ts";
 import { formatBytes, formatPercent, formatTable, formatTime, formatValue } from "./format.ts";
 import { runTop } from "./top.ts";
 
@@ -178,7 +180,10 @@ how many it evicted. ${STORE_RULE}
     required: ["NAME"],
     help: `Checks the whole store (headers, heap, directory, write order) and prints each problem
 found on a line of its own, exiting 1 when there is any; prints "ok" and exits 0 otherwise. The
-check itself changes nothing; the next write repairs what it finds. ${STORE_RULE}
+check changes nothing, and the next write repairs what it finds. But opening a store (any
+command's, any process's) repairs at once what a writer killed mid-write left, and a store
+header out of range: verify reads the store's repair count before it opens it, and reports such
+a repair as a problem too. ${STORE_RULE}
 
   --json   One JSON object { problems: [...] }`,
     run: verifyCommand,
@@ -436,14 +441,51 @@ function countCommand(input: Input, act: (store: Memalloc) => number, what: stri
   return 0;
 }
 
+/**
+ * The repair count in a store's header, read from its file without opening the store (an open
+ * repairs what an interrupted write or a damaged store header left); `undefined` when it cannot
+ * be read.
+ */
+function repairsOnFile(name: string): number | undefined {
+  if (name.includes("/")) return undefined; // not a store name: the open reports it
+  try {
+    const fd = openSync(`${SHM_DIRECTORY}/${STORE_FILE_PREFIX}${name}`, "r");
+    try {
+      const word = new Uint8Array(4);
+      if (readSync(fd, word, 0, 4, ST_REPAIRS) !== 4) return undefined;
+      return new DataView(word.buffer).getUint32(0, true);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+}
+
 function verifyCommand(input: Input): number {
+  const before = repairsOnFile(arg(input, 0));
   using store = open(input);
   const problems = store.verify();
+  const repaired = before === undefined ? 0 : store.stats().repairs - before;
+  const found = problems.length;
+  if (repaired > 0) {
+    problems.unshift(
+      `opening the store repaired it (an interrupted write, or a damaged store header): ${repaired} repair${
+        repaired === 1 ? "" : "s"
+      } before the check`,
+    );
+  }
   if (input.json) printJson(input.io, { problems });
   else print(input.io, problems.length === 0 ? "ok" : problems.join("\n"));
   if (problems.length === 0) return 0;
-  const count = `${problems.length} ${problems.length === 1 ? "problem" : "problems"}`;
-  input.io.stderr(`memalloc: store "${store.name}" has ${count}; the next write repairs it\n`);
+  const count = `${found} ${found === 1 ? "problem" : "problems"}`;
+  input.io.stderr(
+    found === 0
+      ? `memalloc: store "${store.name}" needed a repair, which opening it did\n`
+      : `memalloc: store "${store.name}" has ${count}; the next write repairs ${
+        found === 1 ? "it" : "them"
+      }\n`,
+  );
   return 1;
 }
 

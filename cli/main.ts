@@ -179,6 +179,7 @@ store; get's read counts a hit or a miss in the store's shared counters.
 Exit codes: 0 done; 1 the command failed (a missing store or key, verify found problems, an
 error from memalloc), with one line "memalloc: <message>" on stderr; 2 the command line is
 wrong (unknown command or option, missing argument, bad number), with one line saying what.
+Output whose reader goes away (memalloc keys NAME | head) ends the command quietly, with 0.
 
 memalloc help <command> (or memalloc <command> --help) shows a command's help.`;
 }

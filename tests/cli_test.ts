@@ -9,7 +9,7 @@ import { Buffer } from "node:buffer";
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import { Memalloc } from "../mod.ts";
-import { ST_ENTRIES } from "../allocator/layout.ts";
+import { ST_AUTOCLEAN, ST_ENTRIES } from "../allocator/layout.ts";
 import { COMMANDS } from "../cli/commands.ts";
 import { main } from "../cli/main.ts";
 import { runTop } from "../cli/top.ts";
@@ -360,7 +360,7 @@ test("memalloc increment, delete, clean and purge change the store and print wha
   });
 });
 
-test("memalloc verify prints ok on a sound store, and lists the problems of a damaged one and exits 1", async () => {
+test("memalloc verify prints ok on a sound store, lists the problems of a damaged one and exits 1, and reports a repair its open made", async () => {
   await withStore((store) => {
     for (let i = 0; i < 20; i++) store.write(`k${i}`, `value ${i}`);
   }, async (name) => {
@@ -388,6 +388,23 @@ test("memalloc verify prints ok on a sound store, and lists the problems of a da
     const { problems } = JSON.parse(json.stdout);
     assert.equal(json.code, 1);
     assert.deepEqual(problems, damaged.stdout.trimEnd().split("\n"));
+    // A watermark out of range: the open repairs it before verify looks, and verify says so.
+    const bad = new Uint8Array(8);
+    new DataView(bad.buffer).setFloat64(0, Number.NaN, true);
+    const header = openSync(`/dev/shm/memalloc.${name}`, "r+");
+    try {
+      writeSync(header, bad, 0, 8, ST_AUTOCLEAN);
+    } finally {
+      closeSync(header);
+    }
+    const repaired = await inProcess(["verify", name]);
+    failed(repaired, 1, /^memalloc: store ".*" needed a repair, which opening it did$/);
+    assert.match(
+      repaired.stdout,
+      /^opening the store repaired it .*: 1 repair before the check\n$/,
+    );
+    assert.equal(statsOf(name).repairs, 1);
+    assert.equal(ok(await inProcess(["verify", name])), "ok\n");
   });
 });
 
