@@ -6,7 +6,8 @@
  *   with `dist/mod.js.map`. cbor-x stays an import: it is a dependency, never a bundled copy.
  * - `dist/cli.js`: the `memalloc` command (`cli/main.ts`, package.json's `bin`), with a shebang
  *   that runs it under Node with `node:ffi`. It imports the library from `./mod.js` rather than
- *   bundling a second copy, so `MemallocError` is one class and the package ships one library.
+ *   bundling a second copy, so `MemallocError` is one class and the package ships one library
+ *   (only the segment layout's constants, `allocator/layout.ts`, are bundled into it).
  * - `dist/**.d.ts`: TypeScript's declarations of the same sources (`tsconfig.build.json`), their
  *   JSDoc kept, each relative `.ts` specifier rewritten to `.js` (tsc keeps them as written in
  *   declarations, where a consumer's `nodenext` resolution would not find them).
@@ -80,7 +81,9 @@ chmodSync(`${dist}cli.js`, 0o755);
 const bundled = [result, cli].flatMap((built) => Object.keys(built.metafile.inputs))
   .filter((p) => p.includes("node_modules"));
 if (bundled.length > 0) throw new Error(`A dependency was bundled: ${bundled.join(", ")}`);
-const library = Object.keys(cli.metafile.inputs).filter((p) => !p.startsWith("cli/"));
+// Its own files, and the segment layout's constants (verify reads a header word): nothing else.
+const library = Object.keys(cli.metafile.inputs)
+  .filter((p) => !p.startsWith("cli/") && p !== "allocator/layout.ts");
 if (library.length > 0) throw new Error(`dist/cli.js bundled the library: ${library.join(", ")}`);
 
 const tsc = existsSync(`${root}node_modules/.bin/tsc`) ? `${root}node_modules/.bin/tsc` : "tsc";
