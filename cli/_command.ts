@@ -81,7 +81,11 @@ export const CREATE_HELP = `
   --max-memory SIZE   Size of a store --create makes: bytes, or with K, M or G (KiB, MiB, GiB);
                       default 50M. An existing store keeps its size.`;
 
-/** What every command that takes a store name says of a missing store. */
+/** What `set` and `increment` say of a missing store. */
+export const CREATE_RULE =
+  `A store that does not exist is an error (exit 1), and nothing is created, unless --create.`;
+
+/** What every other command that takes a store name says of a missing store. */
 export const STORE_RULE =
   `A store that does not exist is an error (exit 1), and nothing is created.`;
 

@@ -11,6 +11,7 @@ import {
   arg,
   type Command,
   CREATE_HELP,
+  CREATE_RULE,
   type Input,
   oneLine,
   open,
@@ -57,7 +58,8 @@ reason.
     required: ["NAME"],
     help: `Prints the store's figures (size, bytes used and free, largest free block, watermark,
 entries), the counters every process shares (writes, hits, misses, hit ratio, evictions,
-deletes, repairs), its lock kind and creation time. Writes nothing. ${STORE_RULE}
+deletes, repairs), its lock kind and creation time. Writes nothing.
+${STORE_RULE}
 
   --json   The figures as one JSON object (times in ms since the epoch)`,
     run: statsCommand,
@@ -71,8 +73,9 @@ deletes, repairs), its lock kind and creation time. Writes nothing. ${STORE_RULE
       limit: { type: "string" },
       long: { type: "boolean", short: "l" },
     },
-    help: `Prints the names in the store, one a line, oldest-written first. Reads no value, so it
-counts no hit or miss. ${STORE_RULE}
+    help: `Prints the names in the store, one a line, oldest-written first (a name may hold a
+newline: scripts take --json). Reads no value, so it counts no hit or miss.
+${STORE_RULE}
 
   --prefix P   Only names that start with P
   --limit N    At most N names
@@ -93,7 +96,8 @@ counts no hit or miss. ${STORE_RULE}
   - anything else (Map, Set, Date, bigint, undefined inside, NaN, typed arrays ...) as Node's
     util.inspect shows it, since JSON would change it.
 A missing KEY exits 1 with a message on stderr. The read counts a hit (or a miss) in the
-store's shared counters, as any read does. ${STORE_RULE}
+store's shared counters, as any read does.
+${STORE_RULE}
 
   --raw    Strings and bytes exactly as stored, with no newline (other values as without it)
   --json   One JSON object { key, kind, encoding, value }: encoding "json" (value is the
@@ -111,7 +115,8 @@ store's shared counters, as any read does. ${STORE_RULE}
     },
     help: `Writes VALUE under KEY, as a string; with --json, VALUE is parsed as JSON and the
 result written (a number, an object ...). Prints nothing. A VALUE that starts with "-" goes
-after --: memalloc set NAME KEY -- -x. ${STORE_RULE}
+after --: memalloc set NAME KEY -- -x.
+${CREATE_RULE}
 
   --json              VALUE is JSON (here --json is about the input: set prints nothing)${CREATE_HELP}`,
     run: setCommand,
@@ -122,7 +127,8 @@ after --: memalloc set NAME KEY -- -x. ${STORE_RULE}
     required: ["NAME", "KEY"],
     repeat: true,
     help: `Removes each KEY and prints how many were removed. Exits 1 when any KEY was not there
-(the others are removed all the same). ${STORE_RULE}
+(the others are removed all the same).
+${STORE_RULE}
 
   --json   One JSON object { deleted: [keys], missing: [keys] }`,
     run: deleteCommand,
@@ -138,7 +144,8 @@ after --: memalloc set NAME KEY -- -x. ${STORE_RULE}
     },
     help: `Adds DELTA (default 1) to the number under KEY, as one step for every process, and
 prints the result. A missing KEY counts from 0; a KEY that holds something other than a number
-is an error. A negative DELTA goes after --: memalloc increment NAME KEY -- -5. ${STORE_RULE}
+is an error. A negative DELTA goes after --: memalloc increment NAME KEY -- -5.
+${CREATE_RULE}
 
   --json              The result as a JSON number${CREATE_HELP}`,
     run: incrementCommand,
@@ -149,7 +156,8 @@ is an error. A negative DELTA goes after --: memalloc increment NAME KEY -- -5. 
     required: ["NAME", "KEY"],
     help: `Prints how KEY's value is stored (string, bytes, number or cbor), its stored size, when
 it was created and last written, and its version, without reading the value: it counts no hit
-or miss (it looks the key up among the names, as keys does). A missing KEY exits 1. ${STORE_RULE}
+or miss (it looks the key up among the names, as keys does). A missing KEY exits 1.
+${STORE_RULE}
 
   --json   One JSON object { key, kind, size, created, written, version } (ms since the
            epoch); a missing KEY prints null (and exits 1)`,
@@ -160,7 +168,8 @@ or miss (it looks the key up among the names, as keys does). A missing KEY exits
     usage: "clean NAME [--json]",
     required: ["NAME"],
     help: `Evicts the oldest-written entries until usage is at the store's watermark, and prints
-how many it evicted. ${STORE_RULE}
+how many it evicted.
+${STORE_RULE}
 
   --json   One JSON object { evicted }`,
     run: (input) => countCommand(input, (store) => store.clean(), "evicted"),
@@ -169,7 +178,8 @@ how many it evicted. ${STORE_RULE}
     summary: "remove every entry",
     usage: "purge NAME [--json]",
     required: ["NAME"],
-    help: `Removes every entry now (the counters are kept), and prints how many. ${STORE_RULE}
+    help: `Removes every entry now (the counters are kept), and prints how many.
+${STORE_RULE}
 
   --json   One JSON object { removed }`,
     run: (input) => countCommand(input, (store) => store.purge(), "removed"),
@@ -183,7 +193,8 @@ found on a line of its own, exiting 1 when there is any; prints "ok" and exits 0
 check changes nothing, and the next write repairs what it finds. But opening a store (any
 command's, any process's) repairs at once what a writer killed mid-write left, and a store
 header out of range: verify reads the store's repair count before it opens it, and reports such
-a repair as a problem too. ${STORE_RULE}
+a repair as a problem too.
+${STORE_RULE}
 
   --json   One JSON object { problems: [...] }`,
     run: verifyCommand,
@@ -212,7 +223,8 @@ second (from the change in the shared counters), the hit ratio, and a usage bar 
 watermark). On a terminal it redraws the screen until Ctrl-C; into a pipe or a file it prints
 one line per refresh. Reads only the figures: it counts no read and writes nothing. Processes
 add their hits and misses to the shared counters every 256 reads (and when they close), so
-slow readers show up in steps. ${STORE_RULE}
+slow readers show up in steps.
+${STORE_RULE}
 
   --interval MS   Time between refreshes (default 1000)
   --count N       Stop after N refreshes (default: until Ctrl-C)

@@ -174,7 +174,8 @@ ${lines.join("\n")}
 Every command takes --help, and --json for one JSON document on stdout (set: --json means its
 VALUE is JSON). No command creates a store, except set and increment given --create: on a store
 that does not exist the others exit 1 and change nothing. Only the commands that say so change a
-store; get's read counts a hit or a miss in the store's shared counters.
+store; get's read counts a hit or a miss in the store's shared counters. (Opening a store, which
+every command and process does, repairs what a writer killed mid-write left, first.)
 
 Exit codes: 0 done; 1 the command failed (a missing store or key, verify found problems, an
 error from memalloc), with one line "memalloc: <message>" on stderr; 2 the command line is
