@@ -4,6 +4,10 @@
  * - `dist/mod.js`: `mod.ts` and everything it imports, bundled by esbuild into one ES module
  *   (ES2022, so that even a Node.js too old for `node:ffi` loads it and gets memalloc's error),
  *   with `dist/mod.js.map`. cbor-x stays an import: it is a dependency, never a bundled copy.
+ * - `dist/cli.js`: the `memalloc` command (`cli/main.ts`, package.json's `bin`), with a shebang
+ *   that runs it under Node with `node:ffi`. It imports the library from `./mod.js` rather than
+ *   bundling a second copy, so `MemallocError` is one class and the package ships one library
+ *   (only the segment layout's constants, `allocator/layout.ts`, are bundled into it).
  * - `dist/**.d.ts`: TypeScript's declarations of the same sources (`tsconfig.build.json`), their
  *   JSDoc kept, each relative `.ts` specifier rewritten to `.js` (tsc keeps them as written in
  *   declarations, where a consumer's `nodenext` resolution would not find them).
@@ -13,7 +17,15 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
@@ -36,9 +48,43 @@ const result = await esbuild.build({
   metafile: true,
   logLevel: "warning",
 });
+// The command: its own files bundled, the library (memalloc.ts, errors.ts, mod.ts at the root)
+// imported from dist/mod.js, node: built-ins left to the runtime.
+const LIBRARY = new Set(["memalloc.ts", "errors.ts", "mod.ts"].map((file) => `${root}${file}`));
+const cli = await esbuild.build({
+  absWorkingDir: root,
+  entryPoints: ["cli/main.ts"],
+  outfile: "dist/cli.js",
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  target: "es2022",
+  external: ["cbor-x", "cbor-x/*", "node:*"],
+  banner: { js: "#!/usr/bin/env -S node --experimental-ffi --disable-warning=ExperimentalWarning" },
+  plugins: [{
+    name: "library-from-mod-js",
+    setup(build) {
+      build.onResolve({ filter: /^\.\.\/[a-z_]+\.ts$/ }, (args) => {
+        const path = fileURLToPath(new URL(args.path, `file://${args.resolveDir}/`));
+        return LIBRARY.has(path) ? { path: "./mod.js", external: true } : undefined;
+      });
+    },
+  }],
+  sourcemap: true,
+  sourcesContent: true,
+  legalComments: "inline",
+  metafile: true,
+  logLevel: "warning",
+});
 await esbuild.stop();
-const bundled = Object.keys(result.metafile.inputs).filter((p) => p.includes("node_modules"));
+chmodSync(`${dist}cli.js`, 0o755);
+const bundled = [result, cli].flatMap((built) => Object.keys(built.metafile.inputs))
+  .filter((p) => p.includes("node_modules"));
 if (bundled.length > 0) throw new Error(`A dependency was bundled: ${bundled.join(", ")}`);
+// Its own files, and the segment layout's constants (verify reads a header word): nothing else.
+const library = Object.keys(cli.metafile.inputs)
+  .filter((p) => !p.startsWith("cli/") && p !== "allocator/layout.ts");
+if (library.length > 0) throw new Error(`dist/cli.js bundled the library: ${library.join(", ")}`);
 
 const tsc = existsSync(`${root}node_modules/.bin/tsc`) ? `${root}node_modules/.bin/tsc` : "tsc";
 const declarations = spawnSync(tsc, ["-p", "tsconfig.build.json"], {

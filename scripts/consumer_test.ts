@@ -4,18 +4,28 @@
  * and into a Node project (`npm install`). There it runs the seed's example (the PHP library's
  * `Foobar123`) in each, has the Node project write a value that the Bun project reads, checks
  * the package's types with `tsc` as a consumer's `nodenext` project sees them, and checks that an
- * older Node.js gets memalloc's error rather than a crash. Prints each check, the time to
- * import the package in each runtime (cold, as a process; reported, never asserted), and ends
- * with `consumer: N passed, N failed`.
+ * older Node.js gets memalloc's error rather than a crash. It runs the package's `memalloc` bin
+ * there too (`npx memalloc`, `bunx --bun memalloc`, and `bunx` following the shebang to Node).
+ * Prints each check, the time to import the package in each runtime (cold, as a process;
+ * reported, never asserted), and ends with `consumer: N passed, N failed`.
  *
  * Usage: deno run -A scripts/consumer_test.ts
  *
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Memalloc } from "../mod.ts";
 
@@ -187,6 +197,74 @@ export { entries, error };
   });
   check("the package's types check in a nodenext TypeScript project", () => {
     sh([bin("tsc"), "-p", "tsconfig.json"], nodeApp);
+  });
+  // The package's bin, `memalloc`, as npx and bunx run it. Its shebang runs `node` from PATH
+  // with --experimental-ffi: put this Node 26 first there, as a user's PATH would have it.
+  const node26 = { PATH: `${dirname(realpathSync(node))}:${Deno.env.get("PATH") ?? ""}` };
+  const cliStore = store("cli");
+  check("npx memalloc --help in the Node project prints the commands", () => {
+    const bin = join(nodeApp, "node_modules/memalloc/dist/cli.js");
+    const text = readFileSync(bin, "utf8");
+    if (!text.startsWith("#!/usr/bin/env -S node --experimental-ffi ")) {
+      throw new Error(`dist/cli.js starts with ${JSON.stringify(text.slice(0, 80))}`);
+    }
+    if ((statSync(bin).mode & 0o111) === 0) throw new Error("dist/cli.js is not executable");
+    if (!text.includes('from "./mod.js"')) throw new Error("dist/cli.js does not import ./mod.js");
+    const help = sh(["npx", "--no-install", "memalloc", "--help"], nodeApp, node26);
+    if (!/^memalloc: look at and change the memalloc stores/.test(help)) {
+      throw new Error(`unexpected help:\n${help}`);
+    }
+    for (const command of ["stores", "stats NAME", "get NAME KEY", "top NAME"]) {
+      if (!help.includes(`  ${command} `)) throw new Error(`"${command}" is not listed:\n${help}`);
+    }
+  });
+  check("npx memalloc set --create, stats and get in the Node project", () => {
+    const args = ["set", cliStore, "greeting", "Foobar", "--create", "--max-memory", "1M"];
+    expect(sh(["npx", "--no-install", "memalloc", ...args], nodeApp, node26), "", "set");
+    const stats = sh(["npx", "--no-install", "memalloc", "stats", cliStore], nodeApp, node26);
+    if (!/^entries\s+1$/m.test(stats) || !/^size\s+1\.0 MiB \(1048576 B\)$/m.test(stats)) {
+      throw new Error(`unexpected stats:\n${stats}`);
+    }
+    const get = ["npx", "--no-install", "memalloc", "get", cliStore, "greeting"];
+    const value = sh(get, nodeApp, node26);
+    expect(value, "Foobar\n", "get");
+  });
+  check("bunx --bun memalloc stats and get in the Bun project read the store npx made", () => {
+    const stats = sh([bun, "x", "--bun", "memalloc", "stats", cliStore, "--json"], bunApp);
+    const figures = JSON.parse(stats);
+    expect(String(figures.entries), "1", "entries");
+    expect(String(figures.capacity), "1048576", "capacity");
+    const value = sh([bun, "x", "--bun", "memalloc", "get", cliStore, "greeting"], bunApp);
+    expect(value, "Foobar\n", "get");
+  });
+  check("bunx memalloc without --bun runs the shebang's node from PATH, or Bun when none", () => {
+    const value = sh([bun, "x", "memalloc", "get", cliStore, "greeting"], bunApp, node26);
+    expect(value, "Foobar\n", "get");
+    const missing = spawnSync(bun, ["x", "memalloc", "stats", `${cliStore}-none`], {
+      cwd: bunApp,
+      env: { ...Deno.env.toObject(), ...node26 },
+      encoding: "utf8",
+    });
+    expect(String(missing.status), "1", "exit code for a missing store");
+    if (!/^memalloc: Cannot open store ".*": there is no such store/.test(missing.stderr)) {
+      throw new Error(`unexpected stderr: ${missing.stderr}`);
+    }
+    // With no node on PATH, bunx puts its own `node` there: the bin runs under Bun.
+    const none = { PATH: "/nonexistent" };
+    const help = sh([bun, "x", "memalloc", "--help"], bunApp, none);
+    if (!help.startsWith("memalloc: look at")) throw new Error(`unexpected help:\n${help}`);
+    // With an older Node first on PATH, that node runs it, and stops at the shebang's flag.
+    const old = ["/usr/bin/node", "/usr/local/bin/node"].find((p) => existsSync(p));
+    if (old !== undefined && Number(sh([old, "--version"], bunApp).slice(1).split(".")[0]) < 26) {
+      const result = spawnSync(bun, ["x", "memalloc", "--help"], {
+        cwd: bunApp,
+        env: { ...Deno.env.toObject(), PATH: `${dirname(old)}:${Deno.env.get("PATH")}` },
+        encoding: "utf8",
+      });
+      if (result.status === 0 || !/bad option: --experimental-ffi/.test(result.stderr)) {
+        throw new Error(`${old} did not run the bin: ${result.status}\n${result.stderr}`);
+      }
+    }
   });
   const system = ["/usr/bin/node", "/usr/local/bin/node"].find((p) => existsSync(p));
   const systemMajor = system === undefined
