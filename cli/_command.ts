@@ -123,6 +123,31 @@ export function wholeNumber(input: Input, what: string, text: string, min: numbe
   return value;
 }
 
+const DURATION_UNITS: Record<string, number> = {
+  "": 1,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+/**
+ * A duration such as `1500`, `1500ms`, `30s`, `5m`, `2h` or `1d`, in whole milliseconds; `0` is
+ * no expiry.
+ */
+export function duration(input: Input, what: string, text: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|)\s*$/i.exec(text);
+  const ms = match ? Number(match[1]) * DURATION_UNITS[match[2]!.toLowerCase()]! : Number.NaN;
+  if (!Number.isSafeInteger(ms)) {
+    throw usage(
+      input.command,
+      `${what} must be a whole number of milliseconds, or a duration such as 30s, 5m or 2h, got "${text}"`,
+    );
+  }
+  return ms;
+}
+
 const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 
 /** A size such as `1048576`, `512K`, `8M`, `1.5G` (binary units), in bytes. */

@@ -12,6 +12,7 @@ import {
   type Command,
   CREATE_HELP,
   CREATE_RULE,
+  duration,
   type Input,
   oneLine,
   open,
@@ -107,9 +108,10 @@ ${STORE_RULE}
   },
   set: {
     summary: "write a value under a key",
-    usage: "set NAME KEY VALUE [--json] [--create [--max-memory SIZE]]",
+    usage: "set NAME KEY VALUE [--ttl MS] [--json] [--create [--max-memory SIZE]]",
     required: ["NAME", "KEY", "VALUE"],
     options: {
+      ttl: { type: "string" },
       create: { type: "boolean" },
       "max-memory": { type: "string" },
     },
@@ -118,6 +120,8 @@ result written (a number, an object ...). Prints nothing. A VALUE that starts wi
 after --: memalloc set NAME KEY -- -x.
 ${CREATE_RULE}
 
+  --ttl MS            The entry expires MS milliseconds from now (or 30s, 5m, 2h, 1d); 0 is
+                      no expiry; without it, the store's own default applies (none)
   --json              VALUE is JSON (here --json is about the input: set prints nothing)${CREATE_HELP}`,
     run: setCommand,
   },
@@ -135,10 +139,11 @@ ${STORE_RULE}
   },
   increment: {
     summary: "add to a number atomically",
-    usage: "increment NAME KEY [DELTA] [--json] [--create [--max-memory SIZE]]",
+    usage: "increment NAME KEY [DELTA] [--ttl MS] [--json] [--create [--max-memory SIZE]]",
     required: ["NAME", "KEY"],
     optional: ["DELTA"],
     options: {
+      ttl: { type: "string" },
       create: { type: "boolean" },
       "max-memory": { type: "string" },
     },
@@ -147,6 +152,8 @@ prints the result. A missing KEY counts from 0; a KEY that holds something other
 is an error. A negative DELTA goes after --: memalloc increment NAME KEY -- -5.
 ${CREATE_RULE}
 
+  --ttl MS            A KEY that is missing (or expired) is created to expire MS milliseconds
+                      from now (or 30s, 5m, 2h, 1d); an existing KEY keeps its own expiry
   --json              The result as a JSON number${CREATE_HELP}`,
     run: incrementCommand,
   },
@@ -155,8 +162,8 @@ ${CREATE_RULE}
     usage: "info NAME KEY [--json]",
     required: ["NAME", "KEY"],
     help: `Prints how KEY's value is stored (string, bytes, number or cbor), its stored size, when
-it was created and last written, and its version, without reading the value: it counts no hit
-or miss (it looks the key up among the names, as keys does). A missing KEY exits 1.
+it was created, last written and expires, and its version, without reading the value: it counts
+no hit or miss (it looks the key up among the names, as keys does). A missing KEY exits 1.
 ${STORE_RULE}
 
   --json   One JSON object { key, kind, size, created, written, version } (ms since the
@@ -377,9 +384,16 @@ function setCommand(input: Input): number {
       throw usage(input.command, `VALUE is not JSON (${(error as Error).message})`);
     }
   }
+  const ttl = ttlOption(input);
   using store = open(input, true);
-  store.write(key, value);
+  store.write(key, value, ttl === undefined ? undefined : { ttl });
   return 0;
+}
+
+/** `--ttl`, in milliseconds, or `undefined` when it is not given. */
+function ttlOption(input: Input): number | undefined {
+  const text = input.values.ttl;
+  return typeof text === "string" ? duration(input, "--ttl", text) : undefined;
 }
 
 function deleteCommand(input: Input): number {
@@ -403,8 +417,9 @@ function incrementCommand(input: Input): number {
   if (text !== undefined && (text.trim() === "" || !Number.isFinite(delta))) {
     throw usage(input.command, `DELTA must be a finite number, got "${text}"`);
   }
+  const ttl = ttlOption(input);
   using store = open(input, true);
-  const result = store.increment(key, delta);
+  const result = store.increment(key, delta, ttl === undefined ? undefined : { ttl });
   if (input.json) printJson(input.io, result);
   else print(input.io, String(result));
   return 0;
@@ -439,6 +454,7 @@ function infoCommand(input: Input): number {
       ["size", `${formatBytes(info.size)}${info.size >= 1024 ? ` (${info.size} B)` : ""}`],
       ["created", formatTime(info.created)],
       ["written", formatTime(info.written)],
+      ["expires", info.expires === null ? "never" : formatTime(info.expires)],
       ["version", String(info.version)],
     ]),
   );

@@ -142,6 +142,8 @@ test("memalloc usage errors exit 2 with one line naming the problem and --help, 
     [["set", name, "k", "v", "--max-memory", "1M"], /--max-memory applies .*: add --create/],
     [["set", name, "k", "{", "--json", "--create"], /^memalloc set: VALUE is not JSON/],
     [["set", name, "k", "v", "--create", "--max-memory", "lots"], /--max-memory must be/],
+    [["set", name, "k", "v", "--ttl", "5x"], /^memalloc set: --ttl must be a whole number of/],
+    [["increment", name, "k", "--ttl", "-1"], /^memalloc increment: option --ttl needs a value/],
     [["help", "frob"], /^memalloc: unknown command "frob"/],
   ];
   // The first two as real processes, all of them through main() in this process.
@@ -360,6 +362,35 @@ test("memalloc increment, delete, clean and purge change the store and print wha
   });
 });
 
+test("memalloc set --ttl and increment --ttl write entries that expire; info shows when", async () => {
+  await withStore(() => {}, async (name) => {
+    const before = Date.now();
+    const [set, counted, forever] = await Promise.all([
+      cli(["set", name, "session", "abc", "--ttl", "1500ms"]),
+      inProcess(["increment", name, "hits", "--ttl", "1m"]),
+      inProcess(["set", name, "config", "on", "--ttl", "0"]),
+    ]);
+    assert.equal(ok(set), "");
+    assert.equal(ok(counted), "1\n");
+    assert.equal(ok(forever), "");
+    const session = JSON.parse(ok(await inProcess(["info", name, "session", "--json"])));
+    assert.ok(session.expires >= before + 1500 && session.expires <= Date.now() + 1500, show(set));
+    const hits = JSON.parse(ok(await inProcess(["info", name, "hits", "--json"])));
+    assert.ok(hits.expires >= before + 60_000 && hits.expires <= Date.now() + 60_000);
+    assert.match(ok(await inProcess(["info", name, "config"])), /^expires +never$/m);
+    // An existing counter keeps its expiry: --ttl only applies to one it creates.
+    assert.equal(ok(await inProcess(["increment", name, "hits", "--ttl", "2h"])), "2\n");
+    const again = JSON.parse(ok(await inProcess(["info", name, "hits", "--json"])));
+    assert.equal(again.expires, hits.expires);
+    {
+      using store = Memalloc.open(name, { create: false });
+      const wait = store.info("session")!.expires! - Date.now();
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait) + 20));
+    }
+    failed(await cli(["get", name, "session"]), 1, /^memalloc: no entry "session" in store/);
+    assert.equal(ok(await inProcess(["get", name, "config"])), "on\n");
+  });
+});
 test("memalloc verify prints ok on a sound store, lists the problems of a damaged one and exits 1, and reports a repair its open made", async () => {
   await withStore((store) => {
     for (let i = 0; i < 20; i++) store.write(`k${i}`, `value ${i}`);
