@@ -27,6 +27,13 @@ import { type EntryInfo, type ScannedEntry, Store, type StoreStats } from "./all
 import type { StoreMap } from "./allocator/map.ts";
 import { MemallocError } from "./errors.ts";
 import {
+  DecodeCache,
+  type DecodeCacheLimits,
+  deepFreeze,
+  DEFAULT_DECODE_CACHE_BYTES,
+  DEFAULT_DECODE_CACHE_ENTRIES,
+} from "./frozen.ts";
+import {
   checkLockOptions,
   checkName,
   checkTrust,
@@ -103,6 +110,22 @@ export interface MemallocOptions {
    * an entry, use it. Other handles and processes have their own.
    */
   ttl?: number;
+  /**
+   * The bounds of this handle's cache of values read with `{ frozen: true }` (default 10,000
+   * values and 32 MiB of their stored bytes; `{ entries: 0 }` turns it off). The cache lives in
+   * this process only, is made at the first frozen read, and is dropped on `close()`.
+   */
+  decodeCache?: DecodeCacheLimits;
+}
+
+/** What {@linkcode Memalloc.read} takes besides the name. */
+export interface MemallocReadOptions {
+  /**
+   * Return the value deeply frozen, and keep it in this handle's cache (see
+   * {@linkcode MemallocOptions.decodeCache}): while the entry keeps its version, the next frozen
+   * read returns the same object without decoding. Default `false`: a fresh, mutable copy.
+   */
+  frozen?: boolean;
 }
 
 /** Figures for a whole store, shared by every process that has it open. */
@@ -159,7 +182,9 @@ const OPTION_KEYS = new Set([
   "lockTimeout",
   "create",
   "ttl",
+  "decodeCache",
 ]);
+const READ_OPTION_KEYS = new Set(["frozen"]);
 const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /**
@@ -304,14 +329,22 @@ function ttlOption(
 }
 
 /** Throws a `TypeError` unless `options` is an object with only `keys`. */
-function checkOptionKeys(options: unknown, verb: string, keys: Set<string>): void {
+function checkOptionKeys(
+  options: unknown,
+  verb: string,
+  keys: Set<string>,
+  what: string = "options",
+): void {
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw new TypeError(`The options of ${verb}() must be an object, got ${describe(options)}`);
+    throw new TypeError(`The ${what} of ${verb}() must be an object, got ${describe(options)}`);
   }
+  const label = what === "options" ? "" : `${what} `;
   for (const key of Object.keys(options)) {
     if (!keys.has(key)) {
       throw new TypeError(
-        `Unknown option "${key}" for ${verb}(): the options are ${[...keys].join(", ")}`,
+        `Unknown ${label}option "${key}" for ${verb}(): the ${label}options are ${
+          [...keys].join(", ")
+        }`,
       );
     }
   }
@@ -445,7 +478,8 @@ function present(): boolean {
 
 type CheckedOptions =
   & Required<Pick<MemallocOptions, "maxMemory" | "autoclean" | "mode">>
-  & Pick<MemallocOptions, "trust" | "lock" | "lockTimeout" | "create" | "ttl">;
+  & Pick<MemallocOptions, "trust" | "lock" | "lockTimeout" | "create" | "ttl">
+  & { decodeCache?: Required<DecodeCacheLimits> };
 
 function checkOptions(options: unknown): CheckedOptions {
   if (options === undefined) {
@@ -457,7 +491,7 @@ function checkOptions(options: unknown): CheckedOptions {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) {
       throw new TypeError(
-        `Unknown store option "${key}": the options are maxMemory, autoclean, mode, trust, lock, lockTimeout, create and ttl`,
+        `Unknown store option "${key}": the options are maxMemory, autoclean, mode, trust, lock, lockTimeout, create, ttl and decodeCache`,
       );
     }
   }
@@ -470,8 +504,10 @@ function checkOptions(options: unknown): CheckedOptions {
     lockTimeout,
     create,
     ttl,
+    decodeCache,
   } = options as MemallocOptions;
   if (ttl !== undefined) checkTtl(ttl, "open");
+  const cacheLimits = decodeCache === undefined ? undefined : checkDecodeCache(decodeCache);
   if (create !== undefined && typeof create !== "boolean") {
     throw new TypeError(`create must be a boolean, got ${describe(create)}`);
   }
@@ -497,8 +533,28 @@ function checkOptions(options: unknown): CheckedOptions {
   if (lockTimeout !== undefined) checked.lockTimeout = lockTimeout;
   if (create !== undefined) checked.create = create;
   if (ttl !== undefined) checked.ttl = ttl;
+  if (cacheLimits !== undefined) checked.decodeCache = cacheLimits;
   return checked;
 }
+
+/** The `decodeCache` option, checked, with its defaults filled in. */
+function checkDecodeCache(limits: unknown): Required<DecodeCacheLimits> {
+  checkOptionKeys(limits, "open", new Set(["entries", "bytes"]), "decodeCache");
+  const { entries = DEFAULT_DECODE_CACHE_ENTRIES, bytes = DEFAULT_DECODE_CACHE_BYTES } =
+    limits as DecodeCacheLimits;
+  for (const [key, value] of [["entries", entries], ["bytes", bytes]] as const) {
+    if (typeof value !== "number") {
+      throw new TypeError(`decodeCache.${key} must be a number, got ${describe(value)}`);
+    }
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new RangeError(`decodeCache.${key} must be a whole number from 0 up, got ${value}`);
+    }
+  }
+  return { entries, bytes };
+}
+
+/** What the reader of a frozen read returns when the cached value is still the entry's. */
+const CACHED: unique symbol = Symbol("cached");
 
 /**
  * A named store of values in shared memory. Every process that opens the same name, from Deno
@@ -535,12 +591,25 @@ export class Memalloc {
   readonly autoclean: number;
   #segment: Segment;
   #store: Store | null;
+  /** Frozen values by name, made at the first frozen read. */
+  #frozen: DecodeCache | null = null;
+  #cacheLimits: Required<DecodeCacheLimits>;
+  /** The cached version the frozen reader looks for, and the version it found. */
+  #wanted = -1;
+  #found = -1;
 
   /** The default time to live of this handle's writes, in ms; 0 for none. */
   readonly ttl: number;
 
-  private constructor(segment: Segment, store: Store, ttl: number) {
+  private constructor(
+    segment: Segment,
+    store: Store,
+    ttl: number,
+    cacheLimits: Required<DecodeCacheLimits> | undefined,
+  ) {
     this.ttl = ttl;
+    this.#cacheLimits = cacheLimits ??
+      { entries: DEFAULT_DECODE_CACHE_ENTRIES, bytes: DEFAULT_DECODE_CACHE_BYTES };
     this.name = segment.name;
     this.#segment = segment;
     this.#store = store;
@@ -576,7 +645,7 @@ export class Memalloc {
    * ```
    */
   static open(name: string = DEFAULT_STORE, options?: MemallocOptions): Memalloc {
-    const { maxMemory, autoclean, ttl = 0, ...rest } = checkOptions(options);
+    const { maxMemory, autoclean, ttl = 0, decodeCache, ...rest } = checkOptions(options);
     const segment = Segment.open(name, { size: maxMemory, ...rest });
     try {
       const store = Store.open(segment.buffer, {
@@ -585,7 +654,7 @@ export class Memalloc {
         label: segment.name,
         plainSeqLoads: PLAIN_SEQ_LOADS,
       });
-      return new Memalloc(segment, store, ttl);
+      return new Memalloc(segment, store, ttl, decodeCache);
     } catch (error) {
       segment.close();
       throw error;
@@ -1108,14 +1177,24 @@ export class Memalloc {
   /**
    * Reads the value written under a name.
    *
+   * With `{ frozen: true }` the value comes back deeply frozen (objects and arrays frozen;
+   * Maps, Sets and Dates with mutators that throw a `TypeError`) and is kept in this handle's
+   * decode cache: while the entry keeps its version, the next frozen read checks the version,
+   * lock-free, and returns the same object without decoding it again. Once any process writes,
+   * deletes, evicts or expires the entry, or purges the store, the next frozen read decodes the
+   * new value: never stale, never torn. Strings and numbers are returned as they are; byte
+   * values, and objects that hold typed arrays (which cannot be frozen), are decoded afresh on
+   * every read, as without `frozen`. Strings are cached too (they are immutable).
+   *
    * @param name Entry name.
+   * @param options `frozen`: return a shared, deeply frozen value from the decode cache.
    * @returns The value (strings as strings, bytes as a new `Uint8Array`, other values decoded
-   * from CBOR), or `undefined` when there is no such entry. A copy: changing it changes nothing
-   * in the store. Under Deno, byte values of up to 4 KiB are views into a 64 KiB `ArrayBuffer`
-   * that later reads share (as Node's `Buffer` pool does), since a buffer of its own costs
-   * about ten times more there: `value.buffer` may hold other values, and `value.slice()` gives
-   * a buffer of its own.
-   * @throws {TypeError} For a bad name.
+   * from CBOR), or `undefined` when there is no such entry. Without `frozen`, a copy: changing
+   * it changes nothing in the store. Under Deno, byte values of up to 4 KiB are views into a
+   * 64 KiB `ArrayBuffer` that later reads share (as Node's `Buffer` pool does), since a buffer
+   * of its own costs about ten times more there: `value.buffer` may hold other values, and
+   * `value.slice()` gives a buffer of its own.
+   * @throws {TypeError} For a bad name or bad options.
    * @throws {MemallocError} When the store is closed; `ERR_MEMALLOC_CORRUPT` when the
    * segment is damaged beyond repair, or the stored value cannot be decoded (delete or
    * overwrite the entry).
@@ -1129,11 +1208,81 @@ export class Memalloc {
    * console.log(store.read("nothing here")); // undefined
    * Memalloc.unlink(name);
    * ```
+   *
+   * @example Frozen reads share one decoded object until the entry changes
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.write("session", { user: "ada", roles: ["admin"] });
+   * const first = store.read("session", { frozen: true });
+   * assert.equal(store.read("session", { frozen: true }), first); // the same object
+   * assert.ok(Object.isFrozen(first));
+   * store.write("session", { user: "ada", roles: [] });
+   * assert.deepEqual(store.read("session", { frozen: true }), { user: "ada", roles: [] });
+   * Memalloc.unlink(name);
+   * ```
    */
-  read<T = unknown>(name: string): T | undefined {
+  read<T = unknown>(name: string, options?: MemallocReadOptions): T | undefined {
+    if (options !== undefined) {
+      checkOptionKeys(options, "read", READ_OPTION_KEYS);
+      const frozen: unknown = options.frozen;
+      if (frozen !== undefined && typeof frozen !== "boolean") {
+        throw new TypeError(
+          `The frozen option of read() must be a boolean, got ${describe(frozen)}`,
+        );
+      }
+      if (frozen === true) return this.#readFrozen<T>(name);
+    }
     const value = this.#open().read(name, readValue);
     if (!(value instanceof Cbor)) return value as T | undefined;
     return this.#decode<T>(name, value.kind, value.bytes);
+  }
+
+  /**
+   * The reader of frozen reads: `CACHED` when the entry's version is the cached one (nothing
+   * copied), else the value's bytes (as a plain read copies them) with `#found` set to its
+   * version. Inside the seqlock check, so the version and the bytes belong together.
+   */
+  #frozenReader = (
+    kind: number,
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+    entry: number,
+  ): string | number | Uint8Array | Cbor | typeof CACHED => {
+    const version = this.#store!.versionAt(entry);
+    if (version === this.#wanted) return CACHED;
+    this.#found = version;
+    return readValue(kind, bytes, start, end);
+  };
+
+  #readFrozen<T>(name: string): T | undefined {
+    const store = this.#open();
+    const cache = this.#frozen ??= new DecodeCache(this.#cacheLimits);
+    this.#wanted = cache.version(name);
+    const value = store.read(name, this.#frozenReader);
+    if (value === CACHED) return cache.hit(name) as T;
+    if (value === undefined) {
+      if (this.#wanted !== -1) cache.delete(name); // deleted, evicted, expired or purged
+      return undefined;
+    }
+    if (typeof value === "string") {
+      // Immutable already; cached, it is not copied out and decoded from UTF-8 again.
+      cache.set(name, this.#found, value, value.length);
+      return value as T;
+    }
+    if (!(value instanceof Cbor)) {
+      // Numbers cost nothing to decode; bytes cannot be frozen: a copy each time.
+      if (this.#wanted !== -1) cache.delete(name);
+      return value as T;
+    }
+    const decoded = this.#decode<T>(name, value.kind, value.bytes);
+    if (deepFreeze(decoded)) cache.set(name, this.#found, decoded, value.bytes.length);
+    else if (this.#wanted !== -1) cache.delete(name);
+    return decoded;
   }
 
   /** Decodes a stored value; bytes that do not decode are a damaged segment. */
@@ -1382,6 +1531,7 @@ export class Memalloc {
     const store = this.#store;
     if (store === null) return;
     this.#store = null;
+    this.#frozen = null;
     store.flushCounters();
     this.#segment.close();
   }
@@ -1724,8 +1874,8 @@ export function has(name: string): boolean {
  * memalloc.Memalloc.unlink(memalloc.defaultStoreName());
  * ```
  */
-export function read<T = unknown>(name: string): T | undefined {
-  return defaultMemalloc().read<T>(name);
+export function read<T = unknown>(name: string, options?: MemallocReadOptions): T | undefined {
+  return defaultMemalloc().read<T>(name, options);
 }
 
 /**

@@ -60,6 +60,7 @@ export {
   type MemallocListedEntry,
   type MemallocListOptions,
   type MemallocOptions,
+  type MemallocReadOptions,
   type MemallocStats,
   type MemallocTtlOptions,
   type MemallocWatchEntry,
@@ -77,6 +78,7 @@ export {
   write,
 } from "./memalloc.ts";
 export type { MemallocTrust } from "./ffi/segment.ts";
+export type { DecodeCacheLimits } from "./frozen.ts";
 export type { StoreStats } from "./allocator/store.ts";
 export type { FreeBlockBucket, StoreMap, StoreMapCell } from "./allocator/map.ts";
 export { MemallocError, type MemallocErrorCode, type MemallocErrorOptions } from "./errors.ts";

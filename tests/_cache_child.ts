@@ -75,6 +75,35 @@ switch (command) {
     say({ deleted: Date.now() });
     break;
   }
+  case "write-json": {
+    // <name> <json>: writes the parsed value under the name.
+    const [name, json] = args as [string, string];
+    using store = Memalloc.open(storeName, { maxMemory: MiB });
+    store.write(name, JSON.parse(json));
+    say({ wrote: Date.now() });
+    break;
+  }
+  case "delete-name": {
+    // <name>: deletes it; says whether there was one.
+    using store = Memalloc.open(storeName, { maxMemory: MiB });
+    say({ deleted: store.delete(args[0]!) });
+    break;
+  }
+  case "purge": {
+    using store = Memalloc.open(storeName, { maxMemory: MiB });
+    say({ purged: store.purge() });
+    break;
+  }
+  case "overwrite-pairs": {
+    // <name> <count>: writes { a: i, b: [i, i], pad } count times, one overwrite after another.
+    const [name, count] = args as [string, string];
+    using store = Memalloc.open(storeName, { maxMemory: MiB });
+    const pad = "p".repeat(200);
+    say({ ready: true });
+    for (let i = 1; i <= Number(count); i++) store.write(name, { a: i, b: [i, i], pad });
+    say({ done: Number(count) });
+    break;
+  }
   case "write-ttl": {
     // <name> <ttl>: writes the name with that time to live; says when it expires.
     const [name, ttl] = args as [string, string];
