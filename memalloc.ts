@@ -10,14 +10,17 @@ import {
   encodeValue,
   KIND_BYTES,
   KIND_CBOR,
+  KIND_JSON,
   KIND_NUMBER,
   KIND_STRING,
 } from "./allocator/codec.ts";
 import {
+  JSON_LAYOUT_VERSION,
   LAYOUT_VERSION,
   MAGIC,
   MAX_SEGMENT_SIZE,
   MIN_SEGMENT_SIZE,
+  OLDEST_LAYOUT_VERSION,
   SEG_MAGIC,
   SEG_SIZE,
   SEG_VERSION,
@@ -141,7 +144,7 @@ export interface MemallocStats extends StoreStats {
 /** What is known of one entry without reading its value. */
 export interface MemallocEntryInfo {
   /** How the value is stored: raw text, raw bytes, or CBOR for anything else. */
-  kind: "string" | "bytes" | "number" | "cbor";
+  kind: "string" | "bytes" | "number" | "json" | "cbor";
   /** Stored size of the value in bytes. */
   size: number;
   /** When the name was first written (ms since the epoch); kept across overwrites. */
@@ -171,6 +174,7 @@ const KIND_NAMES: Record<number, MemallocEntryInfo["kind"]> = {
   [KIND_STRING]: "string",
   [KIND_BYTES]: "bytes",
   [KIND_CBOR]: "cbor",
+  [KIND_JSON]: "json",
   [KIND_NUMBER]: "number",
 };
 const OPTION_KEYS = new Set([
@@ -594,6 +598,8 @@ export class Memalloc {
   /** Frozen values by name, made at the first frozen read. */
   #frozen: DecodeCache | null = null;
   #cacheLimits: Required<DecodeCacheLimits>;
+  /** Whether values may be stored as JSON text: the store's layout has that kind. */
+  #json: boolean;
   /** The cached version the frozen reader looks for, and the version it found. */
   #wanted = -1;
   #found = -1;
@@ -613,6 +619,7 @@ export class Memalloc {
     this.name = segment.name;
     this.#segment = segment;
     this.#store = store;
+    this.#json = segment.layoutVersion >= JSON_LAYOUT_VERSION;
     this.maxMemory = segment.size;
     this.autoclean = store.autoclean;
   }
@@ -770,7 +777,7 @@ export class Memalloc {
       if (options.ttl !== undefined) ttl = checkTtl(options.ttl, "write");
     }
     // The segment's size bounds the walk over the value: no value larger than it can be stored.
-    const { kind, bytes } = encodeValue(value, this.maxMemory);
+    const { kind, bytes } = encodeValue(value, this.maxMemory, this.#json);
     return store.write(name, kind, bytes, ifVersion, ttl);
   }
 
@@ -800,7 +807,7 @@ export class Memalloc {
   add(name: string, value: unknown, options?: MemallocTtlOptions): boolean {
     const store = this.#open();
     const ttl = ttlOption(options, "add", this.ttl);
-    const { kind, bytes } = encodeValue(value, this.maxMemory);
+    const { kind, bytes } = encodeValue(value, this.maxMemory, this.#json);
     return store.write(name, kind, bytes, null, ttl);
   }
 
@@ -895,7 +902,7 @@ export class Memalloc {
         : this.#decode<T>(name, current.kind, current.bytes);
       result = change(old);
       if (result === undefined) return current === undefined ? undefined : null;
-      return { ...encodeValue(result, this.maxMemory), ttl };
+      return { ...encodeValue(result, this.maxMemory, this.#json), ttl };
     });
     return result;
   }
@@ -1502,7 +1509,8 @@ export class Memalloc {
     // The segment header, written once at creation and checked at open.
     const header = new DataView(this.#segment.buffer, 0, SEGMENT_HEADER_BYTES);
     if (header.getUint32(SEG_MAGIC, true) !== MAGIC) problems.unshift("segment header: bad magic");
-    if (header.getUint32(SEG_VERSION, true) !== LAYOUT_VERSION) {
+    const version = header.getUint32(SEG_VERSION, true);
+    if (version < OLDEST_LAYOUT_VERSION || version > LAYOUT_VERSION) {
       problems.unshift(`segment header: layout version ${header.getUint32(SEG_VERSION, true)}`);
     }
     if (header.getFloat64(SEG_SIZE, true) !== this.maxMemory) {

@@ -25,8 +25,17 @@ export const MAGIC = 0x434c_414d;
  *   times and no stored hash or value length; the store's write counter.
  * - 4: expiry: an entry's flag and 12-byte trailer, the store's expiry order (a binary heap)
  *   and its `expired` counter.
+ * - 5: values of kind 5, JSON text (allocator/codec.ts `KIND_JSON`); nothing else changed, so a
+ *   store of version 4 is still opened, and gets no JSON values (its other processes could not
+ *   read them).
  */
-export const LAYOUT_VERSION = 4;
+export const LAYOUT_VERSION = 5;
+
+/** The oldest layout this code opens: 4, the same as 5 but for the JSON kind. */
+export const OLDEST_LAYOUT_VERSION = 4;
+
+/** The first layout whose values may be JSON text. */
+export const JSON_LAYOUT_VERSION = 5;
 
 /** Segment header: byte offsets. */
 export const SEG_MAGIC = 0; // u32, written last at creation

@@ -17,6 +17,8 @@ export interface StoreMapCell {
   bytes: number;
   /** Bytes of entries whose value is a number. */
   number: number;
+  /** Bytes of entries whose value is JSON text. */
+  json: number;
   /** Bytes of entries whose value is CBOR. */
   cbor: number;
   /** Bytes of the store's own blocks: the directory's buckets. */
@@ -60,7 +62,7 @@ export interface StoreMap {
 }
 
 type CellKey = Exclude<keyof StoreMapCell, never>;
-const KIND_KEYS: readonly CellKey[] = ["other", "string", "bytes", "cbor", "number"];
+const KIND_KEYS: readonly CellKey[] = ["other", "string", "bytes", "cbor", "number", "json"];
 
 /**
  * Walks the heap's blocks and sums them into `cellCount` cells. The caller holds the store's lock,
@@ -77,7 +79,7 @@ export function mapHeap(heap: Tlsf, u8: Uint8Array, cellCount: number): StoreMap
   const cellBytes = Math.max(1, Math.ceil(heap.length / cellCount));
   const cells: StoreMapCell[] = [];
   for (let i = 0; i < Math.ceil(heap.length / cellBytes); i++) {
-    cells.push({ free: 0, string: 0, bytes: 0, number: 0, cbor: 0, other: 0 });
+    cells.push({ free: 0, string: 0, bytes: 0, number: 0, json: 0, cbor: 0, other: 0 });
   }
   const histogram = new Map<number, FreeBlockBucket>();
   let usedBlocks = 0, freeBlocks = 0, freeBytes = 0, largestFree = 0;

@@ -161,7 +161,7 @@ ${CREATE_RULE}
     summary: "a key's kind, size, times and version",
     usage: "info NAME KEY [--json]",
     required: ["NAME", "KEY"],
-    help: `Prints how KEY's value is stored (string, bytes, number or cbor), its stored size, when
+    help: `Prints how KEY's value is stored (string, bytes, number, json or cbor), its size, when
 it was created, last written and expires, and its version, without reading the value: it counts
 no hit or miss (it looks the key up among the names, as keys does). A missing KEY exits 1.
 ${STORE_RULE}
@@ -352,14 +352,15 @@ function getCommand(input: Input): number {
   using store = open(input);
   const value = store.read(key);
   if (value === undefined) return missing(input, store, key);
-  // From the value, not info(): info() would count a second hit. Numbers are stored as float64.
+  // From the value, not info(): info() would count a second hit. Numbers are stored as float64;
+  // other values as JSON text or CBOR, which the names' walk tells (it counts no hit).
   const kind = typeof value === "string"
     ? "string"
     : value instanceof Uint8Array
     ? "bytes"
     : typeof value === "number"
     ? "number"
-    : "cbor";
+    : entryInfo(store, key)?.kind ?? "cbor";
   const formatted = formatValue(value);
   if (input.json) {
     const shown = formatted.encoding === "json" || formatted.encoding === "text"

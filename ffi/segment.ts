@@ -13,6 +13,7 @@ import {
   MAGIC,
   MAX_SEGMENT_SIZE,
   MIN_SEGMENT_SIZE,
+  OLDEST_LAYOUT_VERSION,
   SEG_CREATED,
   SEG_CREATOR_PID,
   SEG_LOCK_GENERATION,
@@ -509,6 +510,11 @@ export class Segment {
     this.#lock.unlock();
   }
 
+  /** The segment's layout version, from its header (see allocator/layout.ts). */
+  get layoutVersion(): number {
+    return new DataView(this.buffer, SEG_VERSION, 4).getUint32(0, true);
+  }
+
   /** The lock kind the segment header records. */
   get lockKind(): LockKind {
     return this.#lock.kind;
@@ -697,9 +703,9 @@ function checkHeader(name: string, view: DataView, length: number): LockKind {
     );
   }
   const version = view.getUint32(SEG_VERSION, true);
-  if (version !== LAYOUT_VERSION) {
+  if (version < OLDEST_LAYOUT_VERSION || version > LAYOUT_VERSION) {
     throw new MemallocError(
-      `Cannot open store "${name}": its layout version is ${version}, this memalloc reads version ${LAYOUT_VERSION}; it was made by ${
+      `Cannot open store "${name}": its layout version is ${version}, this memalloc reads versions ${OLDEST_LAYOUT_VERSION} to ${LAYOUT_VERSION}; it was made by ${
         version < LAYOUT_VERSION ? "an older" : "a newer"
       } memalloc: upgrade every process that shares it, or once none uses it, remove it with Memalloc.unlink("${name}") (its entries are lost)`,
       { code: "ERR_MEMALLOC_VERSION", store: name },

@@ -206,7 +206,7 @@ test("Memalloc.increment refuses a non-number entry and bad arguments, changing 
     assert.deepEqual(store.verify(), []);
   }));
 
-test("memalloc.increment, add, has and update work on the default store, with their ttl options", () => {
+test("memalloc.increment, add, has, update and read work on the default store, with their ttl and frozen options", () => {
   const name = uniqueName("default-cache");
   memalloc.setDefaultStore(name, { maxMemory: MiB });
   try {
@@ -222,6 +222,11 @@ test("memalloc.increment, add, has and update work on the default store, with th
     memalloc.update("u", () => 2, { ttl: 60_000 });
     assert.notEqual(memalloc.defaultMemalloc().info("t")!.expires, null);
     assert.notEqual(memalloc.defaultMemalloc().info("u")!.expires, null);
+    // So does read's frozen option.
+    memalloc.write("config", { flags: [1, 2] });
+    const config = memalloc.read("config", { frozen: true });
+    assert.equal(memalloc.read("config", { frozen: true }), config);
+    assert.ok(Object.isFrozen(config));
   } finally {
     memalloc.defaultMemalloc().close();
     Memalloc.unlink(name);

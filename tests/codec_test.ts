@@ -5,6 +5,7 @@ import {
   encodeValue,
   KIND_BYTES,
   KIND_CBOR,
+  KIND_JSON,
   KIND_NUMBER,
   KIND_STRING,
   MAX_DEPTH,
@@ -21,20 +22,24 @@ function stored(bytes: Uint8Array): Uint8Array {
 }
 
 /** Encodes, copies to a segment-like buffer, decodes. */
-function roundTrip(value: unknown): unknown {
-  const { kind, bytes } = encodeValue(value);
+function roundTrip(value: unknown, json = true): unknown {
+  const { kind, bytes } = encodeValue(value, Infinity, json);
   return decodeValue(kind, stored(bytes));
 }
 
-/** Asserts that the value comes back deep-strict-equal, and returns what came back. */
+/**
+ * Asserts that the value comes back deep-strict-equal, in the encoding encodeValue picks and in
+ * CBOR (a store older than JSON text), and returns what came back the first way.
+ */
 function assertRoundTrips(value: unknown): unknown {
   const back = roundTrip(value);
   assert.deepStrictEqual(back, value);
+  assert.deepStrictEqual(roundTrip(value, false), value);
   return back;
 }
 
 function cbor(value: unknown): string {
-  const { kind, bytes } = encodeValue(value);
+  const { kind, bytes } = encodeValue(value, Infinity, false);
   assert.equal(kind, KIND_CBOR);
   return toHex(bytes);
 }
@@ -101,11 +106,60 @@ test("encodeValue stores a Buffer as KIND_BYTES and it comes back as a plain Uin
 });
 
 test("encodeValue stores every other value as KIND_CBOR in a plain Uint8Array", () => {
-  for (const value of [true, null, [], {}, new Map(), 1n, [0]]) {
+  for (const value of [true, null, new Map(), 1n, [0, -0], { a: undefined }, new Date(0)]) {
     const { kind, bytes } = encodeValue(value);
     assert.equal(kind, KIND_CBOR);
     assert.equal(bytes.constructor, Uint8Array);
   }
+  for (const value of [[], {}, [0], { a: [1, "x", true, null] }]) {
+    const { kind, bytes } = encodeValue(value, Infinity, false);
+    assert.equal(kind, KIND_CBOR, "a store older than JSON text gets CBOR");
+    assert.equal(bytes.constructor, Uint8Array);
+  }
+});
+
+test("encodeValue stores plain objects and arrays that JSON keeps exactly as KIND_JSON text", () => {
+  const json = [
+    [],
+    {},
+    [0, 1.5, -2, 1e21, 5e-324, 2 ** 53 + 2],
+    { text: 'é\u2028\uFEFF"', nested: [{ a: null, b: false }], "": 1, "10": 2, "2": 3 },
+    JSON.parse('{"__proto_":1}'),
+  ];
+  for (const value of json) {
+    const { kind, bytes } = encodeValue(value);
+    assert.equal(kind, KIND_JSON, JSON.stringify(value));
+    assert.equal(new TextDecoder().decode(bytes), JSON.stringify(value));
+    assertRoundTrips(value);
+  }
+  const shared = { s: 1 };
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  const notJson = [
+    [NaN],
+    [Infinity],
+    [-0],
+    { big: 1n },
+    [undefined],
+    { at: new Date(0) },
+    { m: new Map() },
+    [new Set([1])],
+    [/x/g],
+    [new Uint8Array(1)],
+    Object.create(null),
+    JSON.parse('{"__proto__":1}'),
+    { constructor: "x" },
+    cyclic,
+  ];
+  for (const value of notJson) assert.equal(encodeValue(value).kind, KIND_CBOR);
+  // Shared (not cyclic) parts are fine: JSON writes them twice, as CBOR does.
+  const twice = [shared, shared];
+  assert.equal(encodeValue(twice).kind, KIND_JSON);
+  assert.deepStrictEqual(roundTrip(twice), [{ s: 1 }, { s: 1 }]);
+  assert.throws(() => decodeValue(KIND_JSON, new TextEncoder().encode('{"a":')), {
+    name: "TypeError",
+    message: "Cannot decode the stored JSON text: it is not JSON",
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -530,6 +584,7 @@ test(`encodeValue accepts ${MAX_DEPTH} levels of nesting and refuses one more`, 
   for (const make of makers) {
     const deepest = nest(make, MAX_DEPTH, "bottom");
     assert.equal(cbor(roundTrip(deepest)), cbor(deepest));
+    assert.equal(cbor(roundTrip(deepest, false)), cbor(deepest));
     assert.throws(() => encodeValue(make(deepest)), {
       name: "RangeError",
       message: `Cannot store a value nested more than ${MAX_DEPTH} levels deep: ` +
@@ -661,11 +716,11 @@ test("encodeValue refuses class instances and unsupported built-ins, naming the 
 // Decoding errors
 
 test("decodeValue refuses an unknown kind with a RangeError", () => {
-  for (const kind of [0, 5, -1, 1.5, NaN]) {
+  for (const kind of [0, 6, -1, 1.5, NaN]) {
     assert.throws(() => decodeValue(kind, new Uint8Array([1])), {
       name: "RangeError",
       message: `Cannot decode a value of kind ${kind}: the kinds are 1 (string), 2 (bytes), ` +
-        "3 (CBOR) and 4 (number)",
+        "3 (CBOR), 4 (number) and 5 (JSON)",
     });
   }
 });

@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { Memalloc } from "../mod.ts";
-import * as memalloc from "../mod.ts";
 import { DecodeCache, deepFreeze } from "../frozen.ts";
 import { test } from "./_harness.ts";
 import { run, RUNTIMES, start, uniqueName } from "./_spawn.ts";
@@ -65,18 +64,6 @@ test(
     copy.user.name = "Eve";
     copy.prefs.set("theme", 1);
     assert.equal(store.read<typeof value>("session", { frozen: true })!.user.name, "Ada");
-    // The module function takes the option too.
-    const name = uniqueName("frozen-default");
-    try {
-      memalloc.setDefaultStore(name, { maxMemory: MiB });
-      memalloc.write("config", { flags: [1, 2] });
-      const config = memalloc.read("config", { frozen: true });
-      assert.equal(memalloc.read("config", { frozen: true }), config);
-      assert.ok(Object.isFrozen(config));
-    } finally {
-      memalloc.defaultMemalloc().close();
-      Memalloc.unlink(name);
-    }
   }),
 );
 

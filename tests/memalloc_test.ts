@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as memalloc from "../mod.ts";
 import { Memalloc } from "../mod.ts";
-import { SEG_SIZE, ST_AUTOCLEAN, ST_ORDER_TAIL } from "../allocator/layout.ts";
+import { SEG_SIZE, SEG_VERSION, ST_AUTOCLEAN, ST_ORDER_TAIL } from "../allocator/layout.ts";
 import { Segment } from "../ffi/segment.ts";
 import { runtime, test } from "./_harness.ts";
 import { run, RUNTIMES, start, uniqueName } from "./_spawn.ts";
@@ -217,7 +217,7 @@ test("Memalloc.map sums the heap's blocks into cells by kind, with the free hist
       store.write(
         `k${i}`,
         i % 4 === 0
-          ? { i }
+          ? (i % 8 === 0 ? { i } : { at: new Date(i) })
           : i % 4 === 1
           ? new Uint8Array(40)
           : i % 4 === 2
@@ -231,7 +231,7 @@ test("Memalloc.map sums the heap's blocks into cells by kind, with the free hist
       map.cells.reduce((n, cell) => n + cell[key], 0);
     assert.equal(sum("free"), map.freeBytes);
     assert.equal(map.freeBytes, store.stats().bytesFree);
-    for (const key of ["string", "bytes", "number", "cbor", "other"] as const) {
+    for (const key of ["string", "bytes", "number", "json", "cbor", "other"] as const) {
       assert.ok(sum(key) > 0, `no ${key} bytes in the map`);
     }
     assert.ok(map.fragmentation > 0 && map.fragmentation < 1, `fragmentation ${map.fragmentation}`);
@@ -380,6 +380,33 @@ test("Memalloc writer killed with SIGKILL mid-write is repaired by the next proc
     assert.deepEqual(check.problems, []);
     assert.equal(check.bad, 0);
     assert.ok(check.found > 0);
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
+
+test("Memalloc on a store of layout version 4 reads and writes it, storing objects as CBOR, never JSON text", () => {
+  const name = uniqueName("layout4");
+  try {
+    {
+      using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+      store.write("new", { a: [1, 2] });
+      assert.equal(store.info("new")!.kind, "json");
+    }
+    // What an older memalloc made: the same layout but for the JSON kind. Its values are CBOR.
+    {
+      using segment = Segment.open(name, { size: 1 << 20 });
+      new DataView(segment.buffer).setUint32(SEG_VERSION, 4, true);
+      using store = Memalloc.open(name);
+      store.delete("new");
+      store.write("old", { a: [1, 2] });
+      assert.equal(store.info("old")!.kind, "cbor");
+      assert.deepEqual(store.read("old"), { a: [1, 2] });
+      assert.deepEqual(store.read("old", { frozen: true }), { a: [1, 2] });
+      assert.equal(store.update("old", () => ({ b: 1 }))?.b, 1);
+      assert.equal(store.info("old")!.kind, "cbor");
+      assert.deepEqual(store.verify(), []);
+    }
   } finally {
     Memalloc.unlink(name);
   }

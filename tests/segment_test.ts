@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import {
   LAYOUT_VERSION,
   MAGIC,
+  OLDEST_LAYOUT_VERSION,
   SEG_CREATED,
   SEG_CREATOR_PID,
   SEG_MAGIC,
@@ -188,7 +189,7 @@ test("Segment.open refuses an object that is not a memalloc segment and leaves i
 });
 
 test("Segment.open refuses an older or a newer layout version, says how to remove it, and leaves the segment untouched", () => {
-  for (const [version, made] of [[7, "a newer"], [1, "an older"], [2, "an older"]] as const) {
+  for (const [version, made] of [[7, "a newer"], [1, "an older"], [3, "an older"]] as const) {
     const name = uniqueName("version");
     try {
       Segment.open(name, { size: MiB }).close();
@@ -199,7 +200,7 @@ test("Segment.open refuses an older or a newer layout version, says how to remov
         name: "MemallocError",
         code: "ERR_MEMALLOC_VERSION",
         message:
-          `Cannot open store "${name}": its layout version is ${version}, this memalloc reads version ${LAYOUT_VERSION}; it was made by ${made} memalloc: upgrade every process that shares it, or once none uses it, remove it with Memalloc.unlink("${name}") (its entries are lost)`,
+          `Cannot open store "${name}": its layout version is ${version}, this memalloc reads versions ${OLDEST_LAYOUT_VERSION} to ${LAYOUT_VERSION}; it was made by ${made} memalloc: upgrade every process that shares it, or once none uses it, remove it with Memalloc.unlink("${name}") (its entries are lost)`,
       });
       assert.deepEqual(new Uint8Array(readFileSync(shmPath(name))), bytes);
     } finally {
