@@ -356,39 +356,78 @@ const SCENARIOS: Scenario[] = [
   readScenario("read-string", "read hit, 100 B as string", "s:", "string"),
   {
     // Beside "read hit, 100 B as string": the same read of entries that expire (in an hour),
-    // which costs each read one clock reading.
+    // with each peer's own expiry: memalloc checks the clock on every read.
     id: "read-string-ttl",
     label: "read hit, 100 B as string, with a TTL ⁶",
-    applies: isMemalloc,
+    applies: (target) => typeof target.peer.setStringTtl === "function",
     async prepare(target) {
       const keys = names("t:", READ_NAMES);
-      const peer = memallocPeer(target);
-      await each(target, keys, (key) => peer.store.write(key, STRING_100, { ttl: 3_600_000 }));
-      checkRead(target, keys[0]!, peer.getString(keys[0]!), STRING_100);
+      const peer = target.peer;
+      await each(target, keys, (key) => peer.setStringTtl!(key, STRING_100, 3_600_000));
+      checkRead(target, keys[0]!, await peer.getStringTtl!(keys[0]!), STRING_100);
       return {
         run: {
-          body: `peer.getString(keys[i & ${READ_NAMES - 1}])`,
+          body: `peer.getStringTtl(keys[i & ${READ_NAMES - 1}])`,
           context: { peer, keys },
           expected: (n) => n,
         },
-        cleanup: () => each(target, keys, (key) => peer.delete(key)),
+        cleanup: () => each(target, keys, (key) => (peer.deleteTtl ?? peer.delete)(key)),
       };
     },
   },
   {
     id: "overwrite-ttl",
     label: "overwrite 100 B with a TTL ⁶",
-    applies: isMemalloc,
+    applies: (target) => typeof target.peer.setStringTtl === "function",
     async prepare(target) {
       const keys = names("T:", READ_NAMES);
-      const peer = memallocPeer(target);
-      const options = { ttl: 3_600_000 };
-      await each(target, keys, (key) => peer.store.write(key, VALUE_100, options));
+      const peer = target.peer;
+      await each(target, keys, (key) => peer.setStringTtl!(key, STRING_100, 3_600_000));
       return {
         run: {
-          body: `store.write(keys[i & ${READ_NAMES - 1}], value, options)`,
-          context: { store: peer.store, keys, value: VALUE_100, options },
-          expected: (n) => n, // write() returns true
+          body: `peer.setStringTtl(keys[i & ${READ_NAMES - 1}], value, 3600000)`,
+          context: { peer, keys, value: STRING_100 },
+          expected: () => 0,
+        },
+        cleanup: () => each(target, keys, (key) => (peer.deleteTtl ?? peer.delete)(key)),
+      };
+    },
+  },
+  {
+    // Put-if-absent of new names, every one stored: what a lock or a first-writer-wins cache
+    // fill does.
+    id: "add",
+    label: "add 100 B, new name ⁸",
+    applies: (target) => typeof target.peer.add === "function",
+    prepare(target) {
+      const keys = names("a:", WRITE_100_NAMES);
+      const peer = target.peer;
+      return Promise.resolve({
+        run: {
+          body: "peer.add(keys[i], value)",
+          context: { peer, keys, value: STRING_100 },
+          cap: WRITE_100_NAMES,
+          after: (n) => each(target, keys, (key) => peer.delete(key), 0, n),
+          expected: (n) => n, // every add stores
+        },
+        cleanup: () => Promise.resolve(),
+      });
+    },
+  },
+  {
+    // The same names again, each already there: every add is refused.
+    id: "add-taken",
+    label: "add, name taken ⁸",
+    applies: (target) => typeof target.peer.add === "function",
+    async prepare(target) {
+      const keys = names("A:", READ_NAMES);
+      const peer = target.peer;
+      await each(target, keys, (key) => peer.add!(key, STRING_100));
+      return {
+        run: {
+          body: `peer.add(keys[i & ${READ_NAMES - 1}], value)`,
+          context: { peer, keys, value: STRING_100 },
+          expected: () => 0, // every add is refused
         },
         cleanup: () => each(target, keys, (key) => peer.delete(key)),
       };
@@ -445,6 +484,27 @@ const SCENARIOS: Scenario[] = [
           expected: (n) => n,
         },
         cleanup: () => each(target, keys, (key) => peer.delete(key)),
+      };
+    },
+  },
+  {
+    // Beside "read 1 KiB object": the same entries read frozen from the decode cache, unchanged
+    // since the first read, so every read checks the version and decodes nothing.
+    id: "read-object-frozen",
+    label: "read 1 KiB object, frozen, unchanged ⁷",
+    applies: isMemalloc,
+    async prepare(target) {
+      const keys = names("f:", READ_NAMES);
+      const store = memallocPeer(target).store;
+      await each(target, keys, (key) => store.write(key, structuredValue()));
+      checkRead(target, keys[0]!, store.read(keys[0]!, { frozen: true }), structuredValue());
+      return {
+        run: {
+          body: `store.read(keys[i & ${READ_NAMES - 1}], options)`,
+          context: { store, keys, options: { frozen: true } },
+          expected: (n) => n,
+        },
+        cleanup: () => each(target, keys, (key) => store.delete(key)),
       };
     },
   },
@@ -508,17 +568,17 @@ const SCENARIOS: Scenario[] = [
     // A rate limiter: one counter per client, each in a one-minute window.
     id: "rate-limit",
     label: "rate limiter: increment with a TTL, 10,000 clients ⁶",
-    applies: isMemalloc,
+    applies: (target) => typeof target.peer.incrementTtl === "function",
     prepare(target) {
       const keys = names("l:", INCREMENT_NAMES);
-      const peer = memallocPeer(target);
+      const peer = target.peer;
       return Promise.resolve({
         run: {
-          body: `store.increment(keys[i % ${INCREMENT_NAMES}], 1, options)`,
-          context: { store: peer.store, keys, options: { ttl: 60_000 } },
+          body: `peer.incrementTtl(keys[i % ${INCREMENT_NAMES}], 60000)`,
+          context: { peer, keys },
           expected: (n) => n,
         },
-        cleanup: () => each(target, keys, (key) => peer.delete(key)),
+        cleanup: () => each(target, keys, (key) => (peer.deleteTtl ?? peer.delete)(key)),
       });
     },
   },
@@ -1214,7 +1274,10 @@ printTable(SCENARIOS.map((s) => ({
 console.log("\nmemalloc ÷ peer (above 1×: memalloc is faster)");
 const others = columns.filter((c) => c !== "memalloc");
 printTable(
-  SCENARIOS.filter((s) => !s.applies).map((s) => {
+  SCENARIOS.filter((s) =>
+    find(s.id, "memalloc")?.opsPerSecond !== undefined &&
+    others.some((c) => find(s.id, c)?.opsPerSecond !== undefined)
+  ).map((s) => {
     const mine = find(s.id, "memalloc")?.opsPerSecond;
     return {
       scenario: s.label,
@@ -1227,12 +1290,20 @@ printTable(
 );
 console.log(
   "¹ peers: bytes of cbor-x encode() stored, cbor-x decode() on every read (the " +
-    "decode is timed); memalloc: write(object) / read() (memalloc's own CBOR inside)\n" +
+    "decode is timed); memalloc: write(object) / read() (stored as JSON text: the object " +
+    "holds nothing JSON would change)\n" +
     "² memalloc given the same cbor-x bytes as the peers, decoded the same way\n" +
     `³ over ${MIXED_NAMES.toLocaleString("en-US")} names at random, 100 B values (bytes)\n` +
     "⁵ each peer's own atomic counter: memalloc increment(), lmdb-js get + put in " +
     "transactionSync, SQLite INSERT ... ON CONFLICT DO UPDATE ... RETURNING, Redis INCR\n" +
-    "⁶ memalloc only: entries that expire in an hour; set beside the same scenario without one\n" +
+    "⁶ entries that expire (in an hour; counters in a minute) with each peer's own expiry: " +
+    "memalloc ttl, Redis SET PX / INCR + PEXPIRE in one EVAL, SQLite an expires column " +
+    "compared on every read, Deno KV expireIn (lmdb-js has no expiry); set beside the same " +
+    "scenario without one\n" +
+    "⁷ memalloc only: read(name, { frozen: true }) of entries unchanged since the first read: " +
+    "the version check, no decode\n" +
+    "⁸ the peer's own put-if-absent: memalloc add(), lmdb-js putSync noOverwrite, SQLite " +
+    "INSERT OR IGNORE, Redis SET NX, Deno KV atomic check(null) + set\n" +
     `pipelined: ${SETTINGS.pipelineDepth} requests in flight on the one connection; ` +
     "the other Redis columns await each request before sending the next",
 );
@@ -1368,6 +1439,44 @@ const checks: TargetCheck[] = [];
     figures: lmdbRatios.map((r) =>
       `${ratio(r.value ?? 0)} (${r.s === "read-bytes" ? "bytes" : "string"})`
     ).join(", "),
+  });
+  const frozen = ops("read-object-frozen", "memalloc");
+  const plainObject = ops("read-object", "memalloc");
+  const lmdbObject = ops("read-object", "lmdb-js");
+  checks.push({
+    goal: "memalloc frozen reads of a 1 KiB object >= 10× lmdb-js get + decode",
+    met: frozen === undefined || lmdbObject === undefined ? null : frozen / lmdbObject >= 10,
+    figures: frozen === undefined || lmdbObject === undefined
+      ? "not measured"
+      : `${ratio(frozen / lmdbObject)}: ${integer(frozen)}/s against ${integer(lmdbObject)}/s`,
+  });
+  checks.push({
+    goal: "memalloc plain reads of a 1 KiB object >= 1.5× lmdb-js get + decode",
+    met: plainObject === undefined || lmdbObject === undefined
+      ? null
+      : plainObject / lmdbObject >= 1.5,
+    figures: plainObject === undefined || lmdbObject === undefined
+      ? "not measured"
+      : `${ratio(plainObject / lmdbObject)}: ${integer(plainObject)}/s against ${
+        integer(lmdbObject)
+      }/s`,
+  });
+  const increments = ops("increment", "memalloc");
+  checks.push({
+    goal: "memalloc increments >= 1,500,000/s",
+    met: increments === undefined ? null : increments >= 1.5e6,
+    figures: `${integer(increments ?? 0)}/s over ${
+      INCREMENT_NAMES.toLocaleString("en-US")
+    } counters`,
+  });
+  const ttlRead = ops("read-string-ttl", "memalloc");
+  const plainRead = ops("read-string", "memalloc");
+  checks.push({
+    goal: "memalloc reads of an entry with a TTL within 5% of reads without one",
+    met: ttlRead === undefined || plainRead === undefined ? null : ttlRead / plainRead >= 0.95,
+    figures: ttlRead === undefined || plainRead === undefined
+      ? "not measured"
+      : `${ratio(ttlRead / plainRead)}: ${integer(ttlRead)}/s against ${integer(plainRead)}/s`,
   });
   const two = twoProcessResults.find((t) => t.peer === "memalloc");
   const control = twoProcessResults.find((t) => t.peer === CONTROL);

@@ -24,16 +24,17 @@ import {
 
 /** The part of Deno KV used here (its types come only with `--unstable-kv`). */
 interface KvEntry {
+  key: unknown[];
   value: unknown;
   versionstamp: string | null;
 }
 interface Kv {
   get(key: unknown[]): Promise<KvEntry>;
-  set(key: unknown[], value: unknown): Promise<unknown>;
+  set(key: unknown[], value: unknown, options?: { expireIn?: number }): Promise<unknown>;
   delete(key: unknown[]): Promise<void>;
   atomic(): {
-    check(entry: KvEntry): ReturnType<Kv["atomic"]>;
-    set(key: unknown[], value: unknown): ReturnType<Kv["atomic"]>;
+    check(entry: { key: unknown[]; versionstamp: string | null }): ReturnType<Kv["atomic"]>;
+    set(key: unknown[], value: unknown, options?: { expireIn?: number }): ReturnType<Kv["atomic"]>;
     delete(key: unknown[]): ReturnType<Kv["atomic"]>;
     commit(): Promise<{ ok: boolean }>;
   };
@@ -114,6 +115,35 @@ export async function openDenoKvPeer(
         const entry = await kv.get([key]);
         if (entry.versionstamp === null) return false;
         if ((await kv.atomic().check(entry).delete([key]).commit()).ok) return true;
+      }
+    },
+    async add(key, value) {
+      return (await kv.atomic().check({ key: [key], versionstamp: null }).set([key], value)
+        .commit()).ok;
+    },
+    async setStringTtl(key, value, ttl) {
+      await kv.set([key], value, { expireIn: ttl });
+    },
+    async getStringTtl(key) {
+      // Deno KV deletes expired keys some time after they expire, and get() may still return
+      // them until then: what a Deno KV user gets.
+      const { value } = await kv.get([key]);
+      if (value === null || value === undefined) return undefined;
+      return typeof value === "string" ? value : decoder.decode(value as Uint8Array);
+    },
+    async incrementTtl(key, ttl) {
+      // The counter with the end of its window, [count, ends]: Deno KV's expireIn does not carry
+      // over to the next set, and its expired keys may still be read for a while.
+      for (;;) {
+        const entry = await kv.get([key]);
+        const now = Date.now();
+        const window = entry.value as [number, number] | null;
+        const live = Array.isArray(window) && window[1] > now;
+        const next: [number, number] = live ? [window[0] + 1, window[1]] : [1, now + ttl];
+        const expireIn = Math.max(1, next[1] - now);
+        if ((await kv.atomic().check(entry).set([key], next, { expireIn }).commit()).ok) {
+          return next[0];
+        }
       }
     },
     async increment(key) {

@@ -112,6 +112,10 @@ export async function openLmdbPeer(options: LmdbPeerOptions = {}): Promise<Peer 
     delete(key) {
       return db.removeSync(key);
     },
+    add(key, value) {
+      // MDB_NOOVERWRITE: the put fails, and returns false, when the key has a value.
+      return db.putSync(key, value, { noOverwrite: true } as never) as unknown as boolean;
+    },
     increment(key) {
       // A read and a write in one synchronous write transaction: no other writer in between.
       return db.transactionSync(() => {

@@ -155,6 +155,22 @@ export function openMemallocPeer(options: MemallocPeerOptions = {}): MemallocPee
     increment(key) {
       return store.increment(key);
     },
+    add(key, value) {
+      return store.add(key, value);
+    },
+    setStringTtl(key, value, ttl) {
+      store.write(key, value, { ttl });
+    },
+    getStringTtl(key) {
+      // Every read checks the expiry: the same call as getString.
+      const value = store.read(key);
+      if (value === undefined || typeof value === "string") return value;
+      if (value instanceof Uint8Array) return decoder.decode(value);
+      throw notText(key);
+    },
+    incrementTtl(key, ttl) {
+      return store.increment(key, 1, { ttl });
+    },
     setValue(key, value) {
       store.write(key, value);
     },

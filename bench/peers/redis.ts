@@ -195,9 +195,17 @@ interface Connection {
   set(key: string, value: string | Uint8Array): Promise<unknown>;
   del(key: string): Promise<number>;
   incr(key: string): Promise<number>;
+  /** SET with PX (a ttl in ms) and/or NX; whether it stored the value. */
+  setWith(key: string, value: string, ttl: number, nx: boolean): Promise<boolean>;
+  /** EVAL of `script` on one key; its integer reply. */
+  evalOne(script: string, key: string, arg: string): Promise<number>;
   info(section: string): Promise<string>;
   close(): Promise<void>;
 }
+
+/** A fixed-window rate limiter's step: INCR, and PEXPIRE when the counter is new. */
+const RATE_LIMIT_SCRIPT =
+  "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n";
 
 /** Bun's built-in client, as far as used here (Bun's types are not installed). */
 interface BunRedisClient {
@@ -227,6 +235,14 @@ async function connectBun(url: string): Promise<Connection> {
     set: (key, value) => client.set(key, value),
     del: (key) => client.del(key),
     incr: (key) => client.incr(key),
+    setWith: async (key, value, ttl, nx) =>
+      (await client.send("SET", [
+        key,
+        value,
+        ...(ttl > 0 ? ["PX", String(ttl)] : []),
+        ...(nx ? ["NX"] : []),
+      ])) !== null,
+    evalOne: async (script, key, arg) => Number(await client.send("EVAL", [script, "1", key, arg])),
     info: async (section) => String(await client.send("INFO", [section])),
     close: () => Promise.resolve(client.close()),
   };
@@ -259,6 +275,13 @@ async function connectNodeRedis(url: string): Promise<Connection> {
       ),
     del: (key) => client.del(key),
     incr: (key) => client.incr(key),
+    setWith: async (key, value, ttl, nx) =>
+      (await client.set(key, value, {
+        ...(ttl > 0 ? { PX: ttl } : {}),
+        ...(nx ? { NX: true } : {}),
+      } as never)) !== null,
+    evalOne: async (script, key, arg) =>
+      Number(await client.eval(script, { keys: [key], arguments: [arg] })),
     info: (section) => client.info(section),
     async close() {
       try {
@@ -361,6 +384,19 @@ export async function openRedisPeer(
     },
     increment(key) {
       return connection.incr(key);
+    },
+    add(key, value) {
+      return connection.setWith(key, value, 0, true);
+    },
+    async setStringTtl(key, value, ttl) {
+      await connection.setWith(key, value, ttl, false);
+    },
+    async getStringTtl(key) {
+      return (await connection.getString(key)) ?? undefined; // the server drops expired keys
+    },
+    incrementTtl(key, ttl) {
+      // INCR, and a new counter's expiry, in one round trip and one atomic step on the server.
+      return connection.evalOne(RATE_LIMIT_SCRIPT, key, String(ttl));
     },
     async close() {
       if (closed) return;

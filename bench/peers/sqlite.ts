@@ -34,8 +34,8 @@ export interface SqlitePeerOptions extends PeerFactoryOptions {
 
 /** The part of a prepared statement used here; bun:sqlite and node:sqlite both have it. */
 interface Statement {
-  get(...params: Array<string | Uint8Array>): unknown;
-  run(...params: Array<string | Uint8Array>): { changes: number | bigint };
+  get(...params: Array<string | number | Uint8Array>): unknown;
+  run(...params: Array<string | number | Uint8Array>): { changes: number | bigint };
 }
 
 /** The part of a database connection used here; bun:sqlite and node:sqlite both have it. */
@@ -98,17 +98,35 @@ export async function openSqlitePeer(options: SqlitePeerOptions = {}): Promise<P
   const name = `SQLite (${binding})`;
   let version = "?";
   let select: Statement, upsert: Statement, remove: Statement, increment: Statement;
+  let insertNew: Statement, selectTtl: Statement, upsertTtl: Statement, incrementTtl: Statement;
+  let removeTtl: Statement;
   try {
     db.exec("PRAGMA journal_mode=WAL");
     db.exec("PRAGMA synchronous=NORMAL");
     db.exec("PRAGMA busy_timeout=5000");
     db.exec("CREATE TABLE IF NOT EXISTS kv(key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID");
+    // Entries that expire: their own table, with the time (ms) a read compares.
+    db.exec(
+      "CREATE TABLE IF NOT EXISTS kv_ttl(key TEXT PRIMARY KEY, value BLOB, expires INTEGER NOT NULL) WITHOUT ROWID",
+    );
     version = (db.prepare("SELECT sqlite_version() AS v").get() as { v: string }).v;
     select = db.prepare("SELECT value FROM kv WHERE key = ?");
     upsert = db.prepare(
       "INSERT INTO kv(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     );
     remove = db.prepare("DELETE FROM kv WHERE key = ?");
+    removeTtl = db.prepare("DELETE FROM kv_ttl WHERE key = ?");
+    insertNew = db.prepare("INSERT OR IGNORE INTO kv(key, value) VALUES (?, ?)");
+    selectTtl = db.prepare("SELECT value FROM kv_ttl WHERE key = ? AND expires > ?");
+    upsertTtl = db.prepare(
+      "INSERT INTO kv_ttl(key, value, expires) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
+    );
+    // A live counter counts on, an expired one starts again at 1 with a new window.
+    incrementTtl = db.prepare(
+      "INSERT INTO kv_ttl(key, value, expires) VALUES (?1, 1, ?2 + ?3) ON CONFLICT(key) DO UPDATE SET " +
+        "value = CASE WHEN expires > ?2 THEN value + 1 ELSE 1 END, " +
+        "expires = CASE WHEN expires > ?2 THEN expires ELSE ?2 + ?3 END RETURNING value",
+    );
     increment = db.prepare(
       "INSERT INTO kv(key, value) VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET value = value + 1 RETURNING value",
     );
@@ -149,6 +167,26 @@ export async function openSqlitePeer(options: SqlitePeerOptions = {}): Promise<P
     },
     increment(key) {
       return Number((increment.get(key) as { value: number }).value);
+    },
+    add(key, value) {
+      return Number(insertNew.run(key, value).changes) > 0;
+    },
+    setStringTtl(key, value, ttl) {
+      upsertTtl.run(key, value, Date.now() + ttl);
+    },
+    getStringTtl(key) {
+      const row = selectTtl.get(key, Date.now()) as
+        | { value: string | Uint8Array }
+        | undefined
+        | null;
+      const value = row?.value;
+      return value === undefined || typeof value === "string" ? value : decoder.decode(value);
+    },
+    deleteTtl(key) {
+      return Number(removeTtl.run(key).changes) > 0;
+    },
+    incrementTtl(key, ttl) {
+      return Number((incrementTtl.get(key, Date.now(), ttl) as { value: number }).value);
     },
     close() {
       if (closed) return;

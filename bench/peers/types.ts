@@ -58,6 +58,22 @@ export interface Peer extends PeerInfo {
    * returns the new value: the peer's own counter operation (a transaction, an UPSERT).
    */
   increment?(key: string): number;
+  /**
+   * Stores `value` under `key` only when there is no value there, as one step; true when it
+   * stored it (the peer's own put-if-absent: `SET NX`, `INSERT OR IGNORE`, `noOverwrite`).
+   */
+  add?(key: string, value: string): boolean;
+  /** Stores `value` under `key`, to expire `ttl` ms from now with the peer's own expiry. */
+  setStringTtl?(key: string, value: string, ttl: number): void;
+  /** The string under `key` as {@linkcode setStringTtl} wrote it, or undefined once expired. */
+  getStringTtl?(key: string): string | undefined;
+  /**
+   * A fixed-window rate limiter's step: adds 1 to the counter under `key` and returns it; a
+   * missing or expired counter starts at 1 and expires `ttl` ms from now.
+   */
+  incrementTtl?(key: string, ttl: number): number;
+  /** Removes what {@linkcode setStringTtl} or {@linkcode incrementTtl} wrote, where `delete` does not. */
+  deleteTtl?(key: string): boolean | void;
   /** Releases the peer and removes what it created (scratch directories); safe to call twice. */
   close(): void | Promise<void>;
   /**
@@ -86,6 +102,16 @@ export interface AsyncPeer extends PeerInfo {
   delete(key: string): Promise<boolean | void>;
   /** Adds 1 to the integer under `key` on the server (`INCR`) and returns the new value. */
   increment?(key: string): Promise<number>;
+  /** See {@linkcode Peer.add}. */
+  add?(key: string, value: string): Promise<boolean>;
+  /** See {@linkcode Peer.setStringTtl}. */
+  setStringTtl?(key: string, value: string, ttl: number): Promise<void>;
+  /** See {@linkcode Peer.getStringTtl}. */
+  getStringTtl?(key: string): Promise<string | undefined>;
+  /** See {@linkcode Peer.incrementTtl}. */
+  incrementTtl?(key: string, ttl: number): Promise<number>;
+  /** See {@linkcode Peer.deleteTtl}. */
+  deleteTtl?(key: string): Promise<boolean | void>;
   /** Releases the peer and stops what it started (a server process); safe to call twice. */
   close(): Promise<void>;
   /** Bytes this peer uses for its data where measurable; undefined where not measurable. */
