@@ -5,8 +5,12 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
 import { Memalloc } from "../mod.ts";
 import { type DashboardServer, serveDashboard } from "../cli/dashboard.ts";
+import { browserMissing, launchBrowser } from "./_browser.ts";
 import { runtime, test } from "./_harness.ts";
 import { type ChildRuntime, run, start, uniqueName } from "./_spawn.ts";
 
@@ -85,6 +89,12 @@ function rawGet(
 function statsOf(name: string): ReturnType<Memalloc["stats"]> {
   using store = Memalloc.open(name, { create: false });
   return store.stats();
+}
+
+/** The names in a store, read without counting a hit. */
+function keysOf(name: string): string[] {
+  using store = Memalloc.open(name, { create: false });
+  return store.keys();
 }
 
 function segmentBytes(name: string): Uint8Array {
@@ -399,3 +409,115 @@ test("memalloc dashboard prints its address and token, refuses a missing store, 
     Memalloc.unlink(name);
   }
 });
+
+const missingBrowser = browserMissing();
+
+test(
+  `dashboard in chromium: no console error, figures match stats(), another process's entry shows within 2 s, search, delete with the token only${
+    missingBrowser === undefined ? "" : ` (skipped: ${missingBrowser})`
+  }`,
+  async () => {
+    await withDashboard((store) => {
+      for (let i = 0; i < 12; i++) store.write(`item:${i}`, i % 2 ? { i } : `text ${i}`);
+      store.read("item:1");
+      store.read("nothing");
+    }, async (server, name) => {
+      const origin = new URL(server.url).origin;
+      const browser = await launchBrowser();
+      const problems: string[] = [];
+      try {
+        const page = await browser.newPage();
+        page.on("console", (message) => {
+          if (message.type() === "error" || message.type() === "warn") {
+            problems.push(`console ${message.type()}: ${message.text()}`);
+          }
+        });
+        page.on("pageerror", (error) => problems.push(`page error: ${error}`));
+        page.on("requestfailed", (request) => problems.push(`failed: ${request.url()}`));
+        page.on("request", (request) => {
+          const url = request.url();
+          if (!url.startsWith(origin) && !url.startsWith("data:")) {
+            problems.push(`external request: ${url}`);
+          }
+        });
+        await page.setViewport({ width: 1280, height: 1000 });
+        // Without the token: the buttons are there, and disabled.
+        await page.goto(`${server.url}#store=${q(name)}`, { waitUntil: "networkidle2" });
+        await page.waitForSelector('tr[data-name="item:11"]', { timeout: 10_000 });
+        const figure = (id: string) =>
+          page.$eval(`[data-figure="${id}"]`, (node) => node.textContent ?? "");
+        await page.waitForFunction(
+          `document.querySelector('[data-figure="entries"]')?.textContent === "12"`,
+          { timeout: 5_000 },
+        );
+        const stats = statsOf(name);
+        const count = (n: number) => n.toLocaleString("en-US");
+        assert.equal(await figure("entries"), count(stats.entries));
+        assert.equal(await figure("hits"), count(stats.hits));
+        assert.equal(await figure("misses"), count(stats.misses));
+        assert.equal(await figure("writes"), count(stats.writes));
+        assert.equal(await figure("lockKind"), stats.lockKind);
+        assert.equal(
+          await figure("hitRatio"),
+          `${(100 * stats.hits / (stats.hits + stats.misses)).toFixed(1)} %`,
+        );
+        assert.equal(
+          await page.$eval(
+            'button[data-delete="item:3"]',
+            (b) => (b as unknown as { disabled: boolean }).disabled,
+          ),
+          true,
+        );
+
+        // Written by another process: on the page within 2 s.
+        await run(HERE, CLI, ["set", name, "from-another-process", "hello"]);
+        const written = performance.now();
+        await page.waitForSelector('tr[data-name="from-another-process"]', { timeout: 2_000 });
+        const shownAfter = performance.now() - written;
+
+        // The search finds it, and only it.
+        await page.type("#search", "from-an");
+        await page.waitForFunction(
+          `[...document.querySelectorAll("#entries-body tr[data-name]")]
+            .map((row) => row.getAttribute("data-name")).join() === "from-another-process"`,
+          { timeout: 5_000 },
+        );
+
+        // Without the token the server refuses, and the entry stays.
+        const refused = await fetch(`${server.url}api/delete`, {
+          method: "POST",
+          headers: { "content-type": "application/json", origin },
+          body: JSON.stringify({ store: name, name: "from-another-process" }),
+        });
+        assert.equal(refused.status, 403);
+        await refused.body?.cancel();
+        assert.equal(keysOf(name).includes("from-another-process"), true);
+
+        // With the token typed in, the button deletes it.
+        await page.type("#token", server.token);
+        await page.waitForFunction(
+          `document.querySelector('button[data-delete="from-another-process"]')?.disabled === false`,
+          { timeout: 5_000 },
+        );
+        await page.click('button[data-delete="from-another-process"]');
+        await page.waitForFunction(
+          `document.querySelector('tr[data-name="from-another-process"]') === null`,
+          { timeout: 5_000 },
+        );
+        assert.equal(keysOf(name).includes("from-another-process"), false);
+
+        const shot = join(tmpdir(), `memalloc-dashboard-${runtime}-${process.pid}.png`);
+        await page.screenshot({ path: shot, fullPage: true });
+        console.log(
+          `dashboard in chromium on ${runtime}: another process's entry shown after ${
+            shownAfter.toFixed(0)
+          } ms; screenshot ${shot}`,
+        );
+        assert.deepEqual(problems, []);
+      } finally {
+        await browser.close();
+      }
+    });
+  },
+  { ignore: missingBrowser !== undefined },
+);
