@@ -41,8 +41,8 @@ main { padding: 16px 20px 40px; display: grid; gap: 16px; max-width: 1400px; mar
 .usage .mark { position: absolute; top: -3px; bottom: -3px; width: 2px; background: var(--danger); }
 .row2 { display: grid; grid-template-columns: 3fr 2fr; gap: 16px; }
 @media (max-width: 1000px) { .row2 { grid-template-columns: 1fr; } }
-#chart { min-height: 240px; }
-#map { width: 100%; height: 160px; display: block; image-rendering: pixelated; border-radius: 4px; }
+#chart { min-height: 300px; }
+#map { width: 100%; height: 180px; display: block; image-rendering: pixelated; border-radius: 4px; }
 .legend { display: flex; gap: 12px; flex-wrap: wrap; font-size: 12px; color: var(--muted); margin: 8px 0; }
 .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 4px;
   vertical-align: -1px; }
@@ -297,7 +297,7 @@ function makeChart() {
   }
   var width = $("chart").clientWidth || 700;
   state.chart = new uPlot({
-    width: width, height: 240,
+    width: width, height: 300,
     scales: { x: { time: true }, pct: { range: [0, 100] } },
     series: [
       {},
@@ -317,7 +317,7 @@ function makeChart() {
     ],
   }, state.points, $("chart"));
   window.addEventListener("resize", function () {
-    state.chart.setSize({ width: $("chart").clientWidth, height: 240 });
+    state.chart.setSize({ width: $("chart").clientWidth, height: 300 });
   });
 }
 

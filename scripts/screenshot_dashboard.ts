@@ -24,7 +24,7 @@ const out = positionals[0] ?? `${root}docs/dashboard.png`;
 const seconds = Number(values.seconds);
 const name = `demo-dashboard-${Deno.pid}`;
 
-using store = Memalloc.open(name, { maxMemory: 4 << 20 });
+using store = Memalloc.open(name, { maxMemory: 512 << 10 });
 const words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"];
 for (let i = 0; i < 400; i++) {
   const word = words[i % words.length]!;
@@ -41,14 +41,14 @@ for (let i = 0; i < 400; i++) {
       store.write(`counter:${word}:${i}`, i * 7);
       break;
     case 3:
-      store.write(`thumb:${i}`, crypto.getRandomValues(new Uint8Array(200 + (i % 13) * 300)));
+      store.write(`thumb:${i}`, crypto.getRandomValues(new Uint8Array(200 + (i % 13) * 600)));
       break;
     default:
       store.write(`config:${word}:${i}`, `value of ${word} number ${i}`);
   }
 }
 // Holes in the heap, so that the map shows free blocks between used ones.
-for (let i = 0; i < 400; i += 7) store.delete(`thumb:${i}`);
+for (let i = 3; i < 400; i += 15) store.delete(`thumb:${i}`);
 
 const server = await serveDashboard({ store: name, port: 0 });
 // Traffic: reads that hit and miss, writes, at a changing pace, while the chart fills.
