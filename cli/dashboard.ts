@@ -29,7 +29,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import process from "node:process";
-import { Memalloc } from "../memalloc.ts";
+import { Memalloc, type MemallocListedEntry } from "../memalloc.ts";
 import { MemallocError } from "../errors.ts";
 import {
   type Command,
@@ -141,7 +141,7 @@ const ASSETS: Record<string, [string, string]> = {
  *
  * @example Serve on a free port and ask for the figures
  * ```ts
- * import { Memalloc } from "../memalloc.ts";
+ * import { Memalloc, type MemallocListedEntry } from "../memalloc.ts";
  * import { serveDashboard } from "./dashboard.ts";
  *
  * const name = `doc-${crypto.randomUUID()}`;
@@ -374,11 +374,25 @@ export async function serveDashboard(options: DashboardOptions = {}): Promise<Da
 /** The value viewer's answer: the value as text, found without counting a hit. */
 function valueOf(store: Memalloc, name: string | null): Record<string, unknown> {
   if (name === null || name === "") throw new HttpError(400, "Missing name: add &name=KEY");
-  // A prefix walk reads values without counting a hit or a miss (read() would count one).
+  // Walks that read without counting a hit or a miss (read() and info() would count one):
+  // first the names under the prefix, with their metadata (no value read); then the values, up
+  // to the entry's place among them.
+  let info: MemallocListedEntry | undefined;
+  let place = -1;
   let found: [string, unknown] | undefined;
   invalidToBadRequest(() => {
-    for (const pair of store.entries({ prefix: name })) {
-      if (pair[0] === name) found = pair;
+    let index = 0;
+    for (const entry of store.list({ prefix: name })) {
+      if (entry.name === name) [info, place] = [entry, index];
+      index++;
+    }
+    if (info === undefined) return;
+    let last: [string, unknown] | undefined;
+    for (const pair of store.entries({ prefix: name, limit: place + 1 })) last = pair;
+    if (last?.[0] === name) found = last;
+    else {
+      // Written again between the two walks: look through them all.
+      for (const pair of store.entries({ prefix: name })) if (pair[0] === name) found = pair;
     }
   });
   if (found === undefined) throw new HttpError(404, `No entry "${name}" in store "${store.name}"`);
@@ -399,7 +413,6 @@ function valueOf(store: Memalloc, name: string | null): Record<string, unknown> 
     text = text.slice(0, VALUE_CAP);
     truncated = true;
   }
-  const info = [...store.list({ prefix: name })].findLast((entry) => entry.name === name);
   return { name, ...info, encoding: formatted.encoding, text, truncated, textSize: size };
 }
 

@@ -125,6 +125,27 @@ test("dashboard /api/stats and /api/stores match stats(), and /api/map sums the 
   });
 });
 
+test("dashboard without a store lists every store for the page to pick from", async () => {
+  const name = uniqueName("dash-pick");
+  const server = await serveDashboard({ port: 0 });
+  try {
+    Memalloc.open(name, { maxMemory: MiB }).close();
+    const stores = await get(server, "api/stores");
+    assert.equal(stores.body.selected, null);
+    const names = (stores.body.stores as { name: string }[]).map((store) => store.name);
+    assert.ok(names.includes(name), names.join());
+    assert.equal(server.link, `${server.url}#token=${server.token}`);
+    assert.match(server.token, /^[0-9a-f]{32}$/);
+    const other = await serveDashboard({ port: 0 });
+    assert.notEqual(other.token, server.token);
+    await other.close();
+  } finally {
+    await server.close();
+    await server.close(); // twice is fine
+    Memalloc.unlink(name);
+  }
+});
+
 test("dashboard /api/entries pages, sorts and filters by prefix on the server", async () => {
   await withDashboard((store) => {
     for (let i = 0; i < 30; i++) store.write(`a:${String(i).padStart(2, "0")}`, "x".repeat(i));
@@ -354,7 +375,9 @@ test("dashboard: a page of a 1,000,000-entry store, sorted, answers in reasonabl
       // Generous: a page is a walk of the store (about 1 s for a million on a busy machine).
       assert.ok(took < 20_000, `${query} took ${took} ms`);
     }
+    const started = performance.now();
     const value = await get(server, `api/value?store=${q(name)}&name=key:999999`);
+    times.push(`value of key:999999: ${(performance.now() - started).toFixed(0)} ms`);
     assert.equal(value.body.text, "v999999");
     console.log(`1,000,000 entries on ${runtime}: ${times.join("; ")}`);
   }, 256 * MiB);
