@@ -79,7 +79,8 @@ input.search { font: inherit; padding: 5px 10px; border: 1px solid var(--line); 
 #status:empty { display: none; }
 #status.error { color: var(--danger); }
 .empty { color: var(--muted); padding: 20px; text-align: center; }
-.stores td { cursor: pointer; }
+.stores tbody tr { cursor: pointer; }
+.stores tbody tr.unusable { cursor: not-allowed; color: var(--muted); }
 `;
 
 const SCRIPT = `
@@ -172,7 +173,9 @@ function loadStores() {
     select.textContent = "";
     select.appendChild(el("option", { value: "", text: "— pick a store —" }));
     answer.stores.forEach(function (s) {
-      select.appendChild(el("option", { value: s.name, text: s.name + (s.error ? " (cannot open)" : "") }));
+      var option = el("option", { value: s.name, text: s.name + (s.error ? " (cannot open)" : "") });
+      if (s.error) option.disabled = true;
+      select.appendChild(option);
     });
     if (state.store === null && answer.selected) state.store = answer.selected;
     select.value = state.store || "";
@@ -183,7 +186,8 @@ function loadStores() {
     }
     answer.stores.forEach(function (s) {
       var st = s.stats;
-      body.appendChild(el("tr", { onclick: function () { pick(s.name); } }, [
+      var attrs = s.error ? { class: "unusable", title: s.error.message } : { onclick: function () { pick(s.name); } };
+      body.appendChild(el("tr", attrs, [
         el("td", { class: "name", text: s.name }),
         el("td", { class: "num", text: st ? bytes(st.capacity) : "–" }),
         el("td", { class: "num", text: st ? count(st.entries) : "–" }),
@@ -213,6 +217,8 @@ function pick(name) {
   show();
   if (state.events) state.events.close();
   state.events = null;
+  $("live").className = "";
+  $("live").textContent = name ? "connecting" : "";
   if (state.store) { connect(); loadMap(); loadEntries(); } else loadStores();
 }
 $("store").addEventListener("change", function () { pick($("store").value); });

@@ -17,7 +17,8 @@
  * the token the command prints (`Authorization: Bearer T` or `X-Memalloc-Token: T`), an
  * `Origin`, when there is one, that is the page's own, and a JSON body. Every request must name
  * the server in its `Host` (no DNS rebinding). Errors are JSON `{ error }`: 400 for bad input,
- * 403 without the token, 404 for an unknown store, entry or path.
+ * 403 without the token, 404 for an unknown store, entry or path, 409 for a store that cannot be
+ * opened (another layout, not trusted, permission denied).
  *
  * Nothing but the mutations writes to a store: stores are opened with `create: false`; the
  * figures, the map and the entry list read no value (no hit or miss counted); the value viewer
@@ -187,6 +188,10 @@ export async function serveDashboard(options: DashboardOptions = {}): Promise<Da
         }
         if (error instanceof TypeError || error instanceof RangeError) {
           throw new HttpError(400, error.message);
+        }
+        if (error instanceof MemallocError) {
+          // Another layout, not trusted, permission denied: the store is there, but not usable.
+          throw new HttpError(409, error.message);
         }
         throw error;
       }

@@ -3,7 +3,7 @@
  * a real process, and the page in a real browser (tests/_dashboard_browser.ts).
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -228,7 +228,7 @@ test("dashboard /api/value shows strings, JSON, bytes as hex and other values, c
   });
 });
 
-test("dashboard answers 400 for bad input and 404 for an unknown store or path, as JSON", async () => {
+test("dashboard answers 400 for bad input, 404 for an unknown store or path, 409 for a store it cannot open, as JSON", async () => {
   await withDashboard((store) => store.write("a", 1), async (server, name) => {
     const cases: [string, number, RegExp][] = [
       [`api/entries?store=${q(name)}&sort=colour`, 400, /sort must be one of name, size/],
@@ -246,6 +246,16 @@ test("dashboard answers 400 for bad input and 404 for an unknown store or path, 
       const answer = await get(server, path);
       assert.equal(answer.status, status, `${path}: ${JSON.stringify(answer.body)}`);
       assert.match(String(answer.body.error), message, path);
+    }
+    // A shared-memory object under a store's name that is not a store: there, but unusable.
+    const foreign = uniqueName("dash-foreign");
+    writeFileSync(`/dev/shm/memalloc.${foreign}`, new Uint8Array(65536).fill(0x41));
+    try {
+      const answer = await get(server, `api/stats?store=${q(foreign)}`);
+      assert.equal(answer.status, 409, JSON.stringify(answer.body));
+      assert.match(String(answer.body.error), new RegExp(foreign));
+    } finally {
+      rmSync(`/dev/shm/memalloc.${foreign}`);
     }
     const noBody = await post(server, "api/delete", { store: name }, {
       authorization: `Bearer ${server.token}`,
