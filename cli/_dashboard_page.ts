@@ -39,7 +39,7 @@ main { padding: 16px 20px 40px; display: grid; gap: 16px; max-width: 1400px; mar
 .usage { position: relative; height: 8px; background: var(--free); border-radius: 4px; margin-top: 6px; }
 .usage .used { position: absolute; inset: 0 auto 0 0; background: var(--accent); border-radius: 4px; }
 .usage .mark { position: absolute; top: -3px; bottom: -3px; width: 2px; background: var(--danger); }
-.row2 { display: grid; grid-template-columns: 3fr 2fr; gap: 16px; }
+.row2 { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 16px; }
 @media (max-width: 1000px) { .row2 { grid-template-columns: 1fr; } }
 #chart { min-height: 300px; }
 #map { width: 100%; height: 180px; display: block; image-rendering: pixelated; border-radius: 4px; }
@@ -93,6 +93,7 @@ var SORTS = ["name", "size", "created", "written", "expires", "version"];
 var state = {
   store: null, token: "", prefix: "", sort: "version", order: "asc", offset: 0, limit: 25,
   events: null, last: null, lastChange: null, listing: false, listAgain: false, selected: null,
+  listAt: 0, listTook: 0, stale: false,
   mapAt: 0, chart: null, points: [[], [], [], [], []],
 };
 var $ = function (id) { return document.getElementById(id); };
@@ -120,6 +121,9 @@ function time(ms) {
   if (ms === null || ms === undefined) return "never";
   var d = new Date(ms);
   return d.toISOString().replace("T", " ").slice(0, 19);
+}
+function clock(seconds) {
+  return new Date(seconds * 1000).toISOString().slice(11, 19);
 }
 function status(text, error) {
   var node = $("status");
@@ -289,8 +293,12 @@ function onStats(sample) {
   }
   state.last = sample;
   var change = [s.writes, s.deletes, s.evictions, s.expired, s.entries].join(",");
-  if (change !== state.lastChange) {
-    if (state.lastChange !== null) loadEntries();
+  // Refresh the list and the map when the store changed, but leave the server idle at least
+  // twice as long as the last page took (a sorted page of a million entries takes a second).
+  if (change !== state.lastChange || state.stale) {
+    var idle = Date.now() - state.listAt > Math.max(900, 2 * state.listTook);
+    if (state.lastChange !== null && idle) loadEntries();
+    state.stale = state.lastChange !== null && !idle;
     state.lastChange = change;
     if (Date.now() - state.mapAt > 2000) loadMap();
   }
@@ -304,7 +312,19 @@ function makeChart() {
   var width = $("chart").clientWidth || 700;
   state.chart = new uPlot({
     width: width, height: 300,
-    scales: { x: { time: true }, pct: { range: [0, 100] } },
+    scales: {
+      x: {
+        time: true,
+        range: function (u, min, max) {
+          // From one to five minutes, as the points so far need.
+          var end = typeof max === "number" && isFinite(max) ? max : Date.now() / 1000;
+          var span = typeof min === "number" && isFinite(min) ? end - min : 0;
+          return [end - Math.min(300, Math.max(60, span)), end];
+        },
+      },
+      ops: { range: function (u, min, max) { return [0, Math.max(1, max * 1.1)]; } },
+      pct: { range: [0, 100] },
+    },
     series: [
       {},
       { label: "ops/s", stroke: "#2f6fde", width: 2, fill: "rgba(47,111,222,.08)", scale: "ops",
@@ -317,14 +337,16 @@ function makeChart() {
         value: function (u, v) { return v === null ? "–" : v.toFixed(1); } },
     ],
     axes: [
-      {},
+      { space: 70, values: function (u, splits) { return splits.map(clock); } },
       { scale: "ops", label: "ops/s", size: 60 },
       { scale: "pct", side: 1, label: "%", grid: { show: false } },
     ],
   }, state.points, $("chart"));
-  window.addEventListener("resize", function () {
-    state.chart.setSize({ width: $("chart").clientWidth, height: 300 });
-  });
+  // Follow the card's width: when the page is resized, and when the store view is first shown.
+  new ResizeObserver(function () {
+    var width = $("chart").clientWidth;
+    if (width > 0) state.chart.setSize({ width: width, height: 300 });
+  }).observe($("chart"));
 }
 
 // ---- memory map
@@ -386,10 +408,14 @@ function loadEntries() {
   if (!state.store) return;
   if (state.listing) { state.listAgain = true; return; }
   state.listing = true;
+  state.listAt = Date.now();
   var params = { store: state.store, sort: state.sort, order: state.order, offset: state.offset,
     limit: state.limit };
   if (state.prefix) params.prefix = state.prefix;
-  api("api/entries?" + q(params)).then(renderEntries).catch(function (error) {
+  api("api/entries?" + q(params)).then(function (page) {
+    state.listTook = Date.now() - state.listAt;
+    renderEntries(page);
+  }).catch(function (error) {
     status("Entries: " + error.message, true);
   }).then(function () {
     state.listing = false;
