@@ -25,13 +25,13 @@ import {
 import { listStores, SHM_DIRECTORY, STORE_FILE_PREFIX } from "./stores.ts";
 import { formatBytes, formatPercent, formatTable, formatTime, formatValue } from "./format.ts";
 import { runTop } from "./top.ts";
+import { dashboardCommand } from "./dashboard.ts";
 
 /**
  * The commands, in the order `memalloc --help` lists them: each one's help text, arguments,
  * options, and the function that runs it.
  *
- * `dashboard` (a web page over the stores) is another file's command, cli/dashboard.ts: it
- * joins this table as `dashboard: dashboardCommand`, after `top`.
+ * `dashboard` (a web page over the stores) is cli/dashboard.ts's command, after `top`.
  *
  * @example The command names
  * ```ts
@@ -238,7 +238,7 @@ ${STORE_RULE}
   --json          One JSON object a line per refresh: { time, stats, perSecond, hitRatio }`,
     run: topCommand,
   },
-  // dashboard: added by cli/dashboard.ts (see above).
+  dashboard: dashboardCommand,
 };
 
 function storesCommand(input: Input): number {

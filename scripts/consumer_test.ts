@@ -229,6 +229,31 @@ export { entries, error };
     const value = sh(get, nodeApp, node26);
     expect(value, "Foobar\n", "get");
   });
+  check(
+    "memalloc dashboard in the Node project serves its page and uPlot from the installed uplot",
+    () => {
+      // The bin started by a small Node script, which reads the address it prints, asks for the
+      // page and the chart library, and stops it.
+      const script = `
+      const { spawn } = require("node:child_process");
+      const child = spawn(process.execPath, ["--experimental-ffi", "--disable-warning=ExperimentalWarning",
+        "node_modules/memalloc/dist/cli.js", "dashboard", "--port", "0", "--json"]);
+      let out = "";
+      child.stderr.on("data", (d) => process.stderr.write(d));
+      child.stdout.on("data", async (d) => {
+        out += d;
+        if (!out.trimEnd().endsWith("}")) return;
+        const { url } = JSON.parse(out);
+        const page = await fetch(url);
+        const js = await fetch(url + "assets/uPlot.iife.min.js");
+        const text = await js.text();
+        console.log(page.status, js.status, text.includes("uPlot"));
+        child.kill("SIGTERM");
+      });`;
+      const answer = sh([node, "--input-type=commonjs", "-e", script], nodeApp, node26);
+      expect(answer.trim(), "200 200 true", "page, uPlot, its text");
+    },
+  );
   check("bunx --bun memalloc stats and get in the Bun project read the store npx made", () => {
     const stats = sh([bun, "x", "--bun", "memalloc", "stats", cliStore, "--json"], bunApp);
     const figures = JSON.parse(stats);
