@@ -9,7 +9,7 @@ const STYLE = `
 :root {
   --bg: #f5f6f8; --card: #fff; --ink: #1d2330; --muted: #6a7385; --line: #e1e4ea;
   --accent: #2f6fde; --danger: #c8372d; --free: #e6e9ef;
-  --string: #2f6fde; --bytes: #e08a1e; --number: #2aa876; --cbor: #8e5bd8; --other: #7d8597;
+  --string: #2f6fde; --bytes: #e08a1e; --number: #2aa876; --json: #d04f8a; --cbor: #8e5bd8; --other: #7d8597;
   font: 14px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink);
 }
 * { box-sizing: border-box; }
@@ -85,7 +85,7 @@ input.search { font: inherit; padding: 5px 10px; border: 1px solid var(--line); 
 
 const SCRIPT = `
 "use strict";
-var KINDS = ["string", "bytes", "number", "cbor", "other"];
+var KINDS = ["string", "bytes", "number", "json", "cbor", "other"];
 var COLORS = {};
 var css = getComputedStyle(document.documentElement);
 KINDS.concat(["free"]).forEach(function (k) { COLORS[k] = css.getPropertyValue("--" + k).trim(); });
@@ -367,7 +367,7 @@ function loadMap() {
     var cw = w / cols, ch = h / rows;
     map.cells.forEach(function (cell, i) {
       var x = (i % cols) * cw, y = Math.floor(i / cols) * ch;
-      var total = cell.free + cell.string + cell.bytes + cell.number + cell.cbor + cell.other;
+      var total = cell.free + cell.string + cell.bytes + cell.number + (cell.json || 0) + cell.cbor + cell.other;
       ctx.fillStyle = COLORS.free;
       ctx.fillRect(x + 0.5, y + 0.5, cw - 1, ch - 1);
       if (total === 0) return;
@@ -568,6 +568,7 @@ export const DASHBOARD_PAGE: string = `<!doctype html>
             <span><i style="background:var(--string)"></i>string</span>
             <span><i style="background:var(--bytes)"></i>bytes</span>
             <span><i style="background:var(--number)"></i>number</span>
+            <span><i style="background:var(--json)"></i>json</span>
             <span><i style="background:var(--cbor)"></i>cbor</span>
             <span><i style="background:var(--other)"></i>store's own</span>
             <span><i style="background:var(--free);border:1px solid #ccd"></i>free</span>
