@@ -231,6 +231,36 @@ function copyBytes(bytes: Uint8Array, start: number, end: number): Uint8Array {
   return out;
 }
 
+/** The UTF-8 text at `bytes[start, end)`, copied out of segment memory first. */
+function readText(bytes: Uint8Array, start: number, end: number): string {
+  const length = end - start;
+  // Longer texts are copied into a buffer of their own, so the scratch stays small.
+  if (length > STRING_SCRATCH_MAX) return utf8.decode(bytes.slice(start, end));
+  stringScratch.set(bytes.subarray(start, end));
+  return utf8.decode(
+    length <= 1024
+      ? scratchViews[length] ??= stringScratch.subarray(0, length)
+      : stringScratch.subarray(0, length),
+  );
+}
+
+/** The kind the reader of `readJson` last saw (it runs inside the read, which then returns). */
+let jsonReadKind = 0;
+
+/** The reader of `readJson`: the text of a JSON or string value, the number, or the CBOR. */
+function readJsonText(
+  kind: number,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): string | number | Cbor | null {
+  jsonReadKind = kind;
+  if (kind === KIND_JSON || kind === KIND_STRING) return readText(bytes, start, end);
+  if (kind === KIND_NUMBER) return decodeNumber(bytes, start, end);
+  if (kind === KIND_BYTES) return null;
+  return new Cbor(kind, bytes.slice(start, end));
+}
+
 /** Reads a value out of segment memory into private memory. */
 function readValue(
   kind: number,
@@ -238,17 +268,7 @@ function readValue(
   start: number,
   end: number,
 ): string | number | Uint8Array | Cbor {
-  if (kind === KIND_STRING) {
-    const length = end - start;
-    // Longer strings are copied into a buffer of their own, so the scratch stays small.
-    if (length > STRING_SCRATCH_MAX) return utf8.decode(bytes.slice(start, end));
-    stringScratch.set(bytes.subarray(start, end));
-    return utf8.decode(
-      length <= 1024
-        ? scratchViews[length] ??= stringScratch.subarray(0, length)
-        : stringScratch.subarray(0, length),
-    );
-  }
+  if (kind === KIND_STRING) return readText(bytes, start, end);
   if (kind === KIND_BYTES) return copyBytes(bytes, start, end);
   if (kind === KIND_NUMBER) return decodeNumber(bytes, start, end);
   return new Cbor(kind, bytes.slice(start, end));
@@ -1249,6 +1269,57 @@ export class Memalloc {
   }
 
   /**
+   * Reads a value as JSON text, for an answer that sends it on as it is (an HTTP response, a
+   * message): a value stored as JSON text (plain objects and arrays, see the README) is
+   * returned as the stored text, with no decode and no `JSON.stringify`; a string comes back
+   * as `JSON.stringify(string)`, a finite number as its JSON text.
+   *
+   * @param name Entry name.
+   * @returns The JSON text, or `undefined` when there is no such entry.
+   * @throws {TypeError} For a bad name; for a value JSON cannot hold as it is (bytes, a number
+   * such as `NaN` or `-0`, or a value stored as CBOR: one with a Date, Map, bigint ...), naming
+   * the entry: `read()` it instead.
+   * @throws {MemallocError} When the store is closed.
+   *
+   * @example Send a stored object as JSON, with no decode
+   * ```ts
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * store.write("session:1", { user: "ada", roles: ["admin"] });
+   * const body = store.readJson("session:1");
+   * console.log(body); // {"user":"ada","roles":["admin"]}
+   * const response = new Response(body, { headers: { "content-type": "application/json" } });
+   * console.log(response.status); // 200
+   * Memalloc.unlink(name);
+   * ```
+   */
+  readJson(name: string): string | undefined {
+    const value = this.#open().read(name, readJsonText);
+    if (value === undefined) return undefined;
+    const kind = jsonReadKind;
+    if (kind === KIND_JSON) return value as string;
+    if (kind === KIND_STRING) return JSON.stringify(value);
+    if (typeof value === "number" && Number.isFinite(value) && !Object.is(value, -0)) {
+      return JSON.stringify(value);
+    }
+    if (value instanceof Cbor) {
+      // CBOR: what JSON cannot hold, or any object in a store older than JSON text.
+      const encoded = encodeValue(this.#decode(name, value.kind, value.bytes), Infinity, true);
+      if (encoded.kind === KIND_JSON) return utf8.decode(encoded.bytes);
+    }
+    const what = kind === KIND_BYTES
+      ? "bytes"
+      : kind === KIND_NUMBER
+      ? `the number ${String(Object.is(value, -0) ? "-0" : value)}`
+      : "a value JSON has no exact form for (a Date, Map, Set, bigint, typed array, undefined, -0, NaN, a cycle ...)";
+    throw new TypeError(
+      `Cannot read "${name}" as JSON text: it holds ${what}; read() it instead`,
+    );
+  }
+
+  /**
    * The reader of frozen reads: `CACHED` when the entry's version is the cached one (nothing
    * copied), else the value's bytes (as a plain read copies them) with `#found` set to its
    * version. Inside the seqlock check, so the version and the bytes belong together.
@@ -1884,6 +1955,28 @@ export function has(name: string): boolean {
  */
 export function read<T = unknown>(name: string, options?: MemallocReadOptions): T | undefined {
   return defaultMemalloc().read<T>(name, options);
+}
+
+/**
+ * Reads a value of the default store as JSON text; see {@linkcode Memalloc.readJson}.
+ *
+ * @param name Entry name.
+ * @returns The JSON text, or `undefined` when there is no such entry.
+ * @throws {TypeError} For a bad name, or a value JSON cannot hold as it is.
+ *
+ * @example Answer with a stored object as it is
+ * ```ts
+ * import * as memalloc from "./mod.ts";
+ *
+ * // This example's own store; without this line the functions use "default" (or $MEMALLOC_STORE).
+ * memalloc.setDefaultStore(`doc-${crypto.randomUUID()}`, { maxMemory: 1 << 20 });
+ * memalloc.write("config", { theme: "dark" });
+ * console.log(memalloc.readJson("config")); // {"theme":"dark"}
+ * memalloc.Memalloc.unlink(memalloc.defaultStoreName());
+ * ```
+ */
+export function readJson(name: string): string | undefined {
+  return defaultMemalloc().readJson(name);
 }
 
 /**

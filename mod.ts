@@ -68,6 +68,7 @@ export {
   type MemallocWriteOptions,
   purge,
   read,
+  readJson,
   remove,
   remove as delete,
   setDefaultStore,

@@ -5,6 +5,8 @@
  * - `object`: an object in the worker's own memory (the ceiling);
  * - `memalloc`: `read()` of a memalloc store (`MEMALLOC_HTTP_STORE`) the benchmark filled;
  * - `frozen`: `read(name, { frozen: true })` of the same store;
+ * - `json`: `readJson()` of the same store: the stored JSON text, sent as it is (no decode, no
+ *   `JSON.stringify`);
  * - `lmdb`: lmdb-js `get()` of a database (`MEMALLOC_HTTP_LMDB`) in its default encoding;
  * - `redis`: `GET` + `JSON.parse` from Redis (`MEMALLOC_HTTP_REDIS`): Bun's `RedisClient` under
  *   Bun, node-redis elsewhere.
@@ -29,11 +31,13 @@ export async function openSource(): Promise<Lookup> {
       return (id) => sessions[id];
     }
     case "memalloc":
-    case "frozen": {
+    case "frozen":
+    case "json": {
       const { Memalloc } = await import("../mod.ts");
       const store = Memalloc.open(env.MEMALLOC_HTTP_STORE!, { create: false });
       const keys = Array.from({ length: SESSIONS }, (_, i) => sessionKey(i));
       if (source === "memalloc") return (id) => store.read(keys[id]!);
+      if (source === "json") return (id) => store.readJson(keys[id]!);
       const frozen = { frozen: true };
       return (id) => store.read(keys[id]!, frozen);
     }
@@ -78,11 +82,16 @@ export function idOf(path: string): number {
 /** The headers of a session response. */
 export const JSON_HEADERS = { "content-type": "application/json" };
 
+/** A response body: the value's JSON, or the JSON text itself (the `json` source). */
+export function body(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
 /** The response to a request for `url`. */
 export async function answer(url: string, lookup: Lookup): Promise<Response> {
   const id = idOf(url);
   if (id < 0) return new Response("not found", { status: 404 });
   const value = await lookup(id);
   if (value === undefined) return new Response("no such session", { status: 500 });
-  return new Response(JSON.stringify(value), { headers: JSON_HEADERS });
+  return new Response(body(value), { headers: JSON_HEADERS });
 }

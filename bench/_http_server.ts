@@ -8,7 +8,7 @@
  * @module
  */
 import process from "node:process";
-import { answer, idOf, JSON_HEADERS, openSource } from "./_http_handler.ts";
+import { answer, body, idOf, JSON_HEADERS, openSource } from "./_http_handler.ts";
 
 const env = process.env;
 const port = Number(env.MEMALLOC_HTTP_PORT ?? 8000);
@@ -44,7 +44,7 @@ if (bun !== undefined) {
       }
       Promise.resolve(lookup(id)).then((value) => {
         if (value === undefined) response.writeHead(500).end("no such session");
-        else response.writeHead(200, JSON_HEADERS).end(JSON.stringify(value));
+        else response.writeHead(200, JSON_HEADERS).end(body(value));
       });
     }).listen(port, "127.0.0.1");
   }

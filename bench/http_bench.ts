@@ -2,8 +2,9 @@
  * The HTTP benchmark: a server of this runtime with two workers on one port, answering one JSON
  * session (the 1 KiB object of the comparison benchmark) per request, from each source in turn:
  * an object in the worker's memory (the ceiling), memalloc `read`, memalloc
- * `read(name, { frozen: true })`, lmdb-js `get`, and Redis `GET` + `JSON.parse`. Every source
- * ends in the same `JSON.stringify` of the object. Load comes from `wrk` (one thread, 50
+ * `read(name, { frozen: true })`, lmdb-js `get`, and Redis `GET` + `JSON.parse`, each ending in
+ * the same `JSON.stringify` of the object; and memalloc `readJson`, whose stored JSON text is
+ * sent as it is. Load comes from `wrk` (one thread, 50
  * connections, a random session of 1,024 per request); the table gives requests/s and the 99th
  * percentile latency, and the JSON goes to `bench/results/http-<runtime>.json`.
  *
@@ -37,7 +38,7 @@ const SECONDS = QUICK ? 3 : 10;
 const CONNECTIONS = 50;
 const WORKERS = 2;
 
-const ALL_SOURCES = ["object", "memalloc", "frozen", "lmdb", "redis"] as const;
+const ALL_SOURCES = ["object", "memalloc", "frozen", "json", "lmdb", "redis"] as const;
 type Source = typeof ALL_SOURCES[number];
 /** `--only=memalloc,frozen` runs those sources alone. */
 const only = args.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",");
@@ -46,6 +47,7 @@ const LABELS: Record<Source, string> = {
   object: "in-process object (ceiling)",
   memalloc: "memalloc read",
   frozen: "memalloc read, frozen",
+  json: "memalloc readJson (sent as stored)",
   lmdb: "lmdb-js get",
   redis: "Redis GET + JSON.parse",
 };

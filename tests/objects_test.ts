@@ -1,11 +1,14 @@
 /**
- * Frozen reads (`read(name, { frozen: true })`) and their decode cache: deep freezing, one
- * decoded object shared while the entry keeps its version, and a fresh decode the very next
- * read after any change, made by this process or by another of any runtime.
+ * Objects at in-process speed: frozen reads (`read(name, { frozen: true })`) and their decode
+ * cache (deep freezing, one decoded object shared while the entry keeps its version, and a
+ * fresh decode the very next read after any change, made by this process or by another of any
+ * runtime); values stored as JSON text, and `readJson`, which hands the text on as it is.
  */
 import assert from "node:assert/strict";
 import { Memalloc } from "../mod.ts";
 import { DecodeCache, deepFreeze } from "../frozen.ts";
+import { SEG_VERSION } from "../allocator/layout.ts";
+import { Segment } from "../ffi/segment.ts";
 import { test } from "./_harness.ts";
 import { run, RUNTIMES, start, uniqueName } from "./_spawn.ts";
 
@@ -273,6 +276,80 @@ test("Memalloc.read and open reject bad frozen and decodeCache options before an
     assert.deepEqual(store.read("a", { frozen: true }), { v: 1 });
     store.close();
     assert.throws(() => store.read("a", { frozen: true }), { code: "ERR_MEMALLOC_CLOSED" });
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
+
+test("Memalloc.readJson returns the stored JSON text of an object, JSON of strings and numbers, and refuses the rest", () => {
+  const name = uniqueName("read-json");
+  try {
+    using store = Memalloc.open(name, { maxMemory: MiB });
+    const session = { user: "ada", roles: ["admin", "ops"], n: 1.5, ok: true, none: null };
+    store.write("session", session);
+    assert.equal(store.info("session")!.kind, "json");
+    assert.equal(store.readJson("session"), JSON.stringify(session));
+    store.write("text", 'say "hi"\n');
+    assert.equal(store.readJson("text"), JSON.stringify('say "hi"\n'));
+    store.write("n", 42);
+    assert.equal(store.readJson("n"), "42");
+    store.increment("count", 3);
+    assert.equal(store.readJson("count"), "3");
+    assert.equal(store.readJson("missing"), undefined);
+    for (
+      const [key, value, what] of [
+        ["bytes", new Uint8Array([1]), /it holds bytes/],
+        ["nan", NaN, /it holds the number NaN/],
+        ["negative-zero", -0, /it holds the number -0/],
+        ["date", { at: new Date(0) }, /JSON has no exact form for/],
+        ["map", new Map([[1, 2]]), /JSON has no exact form for/],
+      ] as const
+    ) {
+      store.write(key, value);
+      assert.throws(() => store.readJson(key), {
+        name: "TypeError",
+        message: new RegExp(`^Cannot read "${key}" as JSON text: .*; read\\(\\) it instead$`),
+      });
+      assert.throws(() => store.readJson(key), what);
+    }
+    const before = store.stats();
+    store.readJson("session");
+    store.readJson("missing");
+    const after = store.stats();
+    assert.equal(after.hits - before.hits, 1, "a read: one hit");
+    assert.equal(after.misses - before.misses, 1, "and one miss");
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
+
+test("Memalloc.readJson gives the JSON text of objects a layout-4 store holds as CBOR", () => {
+  const name = uniqueName("read-json-old");
+  try {
+    {
+      using segment = Segment.open(name, { size: MiB });
+      new DataView(segment.buffer).setUint32(SEG_VERSION, 4, true);
+    }
+    using store = Memalloc.open(name);
+    store.write("o", { a: [1, "x"] });
+    assert.equal(store.info("o")!.kind, "cbor");
+    assert.equal(store.readJson("o"), '{"a":[1,"x"]}');
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
+
+test("Memalloc values of JSON text read the same in every runtime, written by each", async () => {
+  const name = uniqueName("json-runtimes");
+  try {
+    using store = Memalloc.open(name, { maxMemory: MiB });
+    for (const runtime of RUNTIMES) {
+      const value = { from: runtime, list: [1, -2.5, "é", null, { deep: [true] }] };
+      await run(runtime, "_cache_child.ts", ["write-json", name, runtime, JSON.stringify(value)]);
+      assert.equal(store.info(runtime)!.kind, "json", runtime);
+      assert.deepStrictEqual(store.read(runtime), value);
+      assert.equal(store.readJson(runtime), JSON.stringify(value));
+    }
   } finally {
     Memalloc.unlink(name);
   }
