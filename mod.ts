@@ -41,31 +41,35 @@
  * @module
  */
 export {
-  add,
-  clean,
+  Memalloc,
+  type MemallocEntryInfo,
+  type MemallocListedEntry,
+  type MemallocStats,
+  type MemallocWatchEntry,
+} from "./memalloc.ts";
+export {
   DEFAULT_AUTOCLEAN,
   DEFAULT_MAX_MEMORY,
   DEFAULT_STORE,
+  type MemallocAbortSignal,
+  type MemallocDeleteOptions,
+  type MemallocIncrementOptions,
+  type MemallocListOptions,
+  type MemallocOptions,
+  type MemallocReadOptions,
+  type MemallocTtlOptions,
+  type MemallocWatchOptions,
+  type MemallocWriteOptions,
+} from "./options.ts";
+export {
+  add,
+  clean,
   defaultMemalloc,
   defaultStoreName,
   entries,
   has,
   increment,
   keys,
-  Memalloc,
-  type MemallocAbortSignal,
-  type MemallocDeleteOptions,
-  type MemallocEntryInfo,
-  type MemallocIncrementOptions,
-  type MemallocListedEntry,
-  type MemallocListOptions,
-  type MemallocOptions,
-  type MemallocReadOptions,
-  type MemallocStats,
-  type MemallocTtlOptions,
-  type MemallocWatchEntry,
-  type MemallocWatchOptions,
-  type MemallocWriteOptions,
   purge,
   read,
   readJson,
@@ -77,7 +81,7 @@ export {
   update,
   watch,
   write,
-} from "./memalloc.ts";
+} from "./default_store.ts";
 export type { MemallocTrust } from "./ffi/segment.ts";
 export type { DecodeCacheLimits } from "./frozen.ts";
 export type { StoreStats } from "./allocator/store.ts";

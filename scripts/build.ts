@@ -48,9 +48,13 @@ const result = await esbuild.build({
   metafile: true,
   logLevel: "warning",
 });
-// The command: its own files bundled, the library (memalloc.ts, errors.ts, mod.ts at the root)
+// The command: its own files bundled, the library (the root modules that mod.ts re-exports)
 // imported from dist/mod.js, node: built-ins left to the runtime.
-const LIBRARY = new Set(["memalloc.ts", "errors.ts", "mod.ts"].map((file) => `${root}${file}`));
+const LIBRARY = new Set(
+  ["memalloc.ts", "options.ts", "default_store.ts", "errors.ts", "mod.ts"].map((file) =>
+    `${root}${file}`
+  ),
+);
 const cli = await esbuild.build({
   absWorkingDir: root,
   entryPoints: ["cli/main.ts"],
