@@ -28,7 +28,12 @@
  * @module
  */
 
-/** Helpers every script starts with. ARGV[1] is the entry key prefix, ARGV[2] the channel. */
+/**
+ * Helpers every script starts with. ARGV[1] is the entry key prefix, ARGV[2] the channel,
+ * ARGV[3] and ARGV[4] the maxMemory and autoclean of a store that has no settings yet (a new
+ * store, or one whose server lost its data: restarted without persistence, flushed); the
+ * operation's own arguments start at ARGV[5].
+ */
 const PRELUDE = `
 local meta, order, exp, sizes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local prefix, channel = ARGV[1], ARGV[2]
@@ -38,6 +43,9 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local now = now_ms()
+if redis.call('HSETNX', meta, 'maxMemory', ARGV[3]) == 1 then
+  redis.call('HSET', meta, 'autoclean', ARGV[4], 'created', int(now))
+end
 -- Drops an entry and its accounting; returns the bytes it counted for.
 local function forget(name)
   local size = tonumber(redis.call('HGET', sizes, name) or '0')
@@ -117,24 +125,21 @@ end
 `;
 
 /**
- * Creates the store's settings unless they exist. ARGV: prefix, channel, maxMemory, autoclean.
- * Returns maxMemory, autoclean and created as the store has them.
+ * Creates the store's settings unless they exist (the prelude does). Returns maxMemory,
+ * autoclean and created as the store has them.
  */
 export const INIT = `${PRELUDE}
-redis.call('HSETNX', meta, 'maxMemory', ARGV[3])
-redis.call('HSETNX', meta, 'autoclean', ARGV[4])
-redis.call('HSETNX', meta, 'created', int(now))
 return redis.call('HMGET', meta, 'maxMemory', 'autoclean', 'created')
 `;
 
 /**
- * ARGV: prefix, channel, name, kind, data, ttl (whole ms, 0: none), condition ('': none,
+ * ARGV (after the four common ones): name, kind, data, ttl (whole ms, 0: none), condition ('': none,
  * 'absent': only when there is no entry, else the version to write over).
  * Returns {1, version} when written, {0, 0} when the condition failed, {-1, size} when the
  * value cannot fit in the store at all.
  */
 export const WRITE = `${PRELUDE}
-local name, kind, data, ttl, cond = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local name, kind, data, ttl, cond = ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
 reap(16)
 local cur = redis.call('HMGET', prefix .. name, 'v', 'c')
 if cond == 'absent' then
@@ -150,12 +155,12 @@ return {1, version}
 `;
 
 /**
- * ARGV: prefix, channel, name, delta (float64 LE), initial (float64 LE), ttl of a new entry.
+ * ARGV (after the four common ones): name, delta (float64 LE), initial (float64 LE), ttl of a new entry.
  * Returns {1, version, value as float64 LE}; {-2, kind} when the entry is not a number;
- * {-3, 0} when the result is not finite.
+ * {-3, 0, result} when the result is not finite.
  */
 export const INCREMENT = `${PRELUDE}
-local name, ttl = ARGV[3], tonumber(ARGV[6])
+local name, ttl = ARGV[5], tonumber(ARGV[8])
 local key = prefix .. name
 reap(16)
 local cur = redis.call('HMGET', key, 'k', 'd')
@@ -164,11 +169,11 @@ if cur[1] then
   if cur[1] ~= '4' or #cur[2] ~= 8 then return {-2, tonumber(cur[1])} end
   value = struct.unpack('<d', cur[2])
 else
-  value = struct.unpack('<d', ARGV[5])
+  value = struct.unpack('<d', ARGV[7])
 end
-local result = value + struct.unpack('<d', ARGV[4])
-if result ~= result or result == math.huge or result == -math.huge then return {-3, 0} end
+local result = value + struct.unpack('<d', ARGV[6])
 local packed = struct.pack('<d', result)
+if result ~= result or result == math.huge or result == -math.huge then return {-3, 0, packed} end
 local version
 if cur[1] then
   -- The entry keeps its creation time and its expiry (HSET leaves the TTL alone).
@@ -184,9 +189,9 @@ end
 return {1, version, packed}
 `;
 
-/** ARGV: prefix, channel, name, condition ('' or a version). Returns 1 when deleted, else 0. */
+/** ARGV (after the four common ones): name, condition ('' or a version). Returns 1 when deleted, else 0. */
 export const DELETE = `${PRELUDE}
-local name, cond = ARGV[3], ARGV[4]
+local name, cond = ARGV[5], ARGV[6]
 reap(16)
 local version = redis.call('HGET', prefix .. name, 'v')
 if not version then
@@ -201,13 +206,13 @@ redis.call('PUBLISH', channel, name)
 return 1
 `;
 
-/** ARGV: prefix, channel. Removes expired entries, then evicts down to the watermark. */
+/** No arguments of its own. Removes expired entries, then evicts down to the watermark. */
 export const CLEAN = `${PRELUDE}
 local _, target = limits()
 return reap_all() + evict(target, false)
 `;
 
-/** ARGV: prefix, channel. Removes every entry; returns how many there were (live ones). */
+/** No arguments of its own. Removes every entry; returns how many there were (live ones). */
 export const PURGE = `${PRELUDE}
 local removed = 0
 while true do
@@ -225,13 +230,13 @@ return removed
 `;
 
 /**
- * ARGV: prefix, channel, hits, misses (this client's, to add). Reaps expired entries, then
+ * ARGV (after the four common ones): hits, misses (this client's, to add). Reaps expired entries, then
  * returns the meta hash as a flat list followed by 'entries' and the entry count.
  */
 export const STATS = `${PRELUDE}
 reap_all()
-if tonumber(ARGV[3]) > 0 then redis.call('HINCRBY', meta, 'hits', ARGV[3]) end
-if tonumber(ARGV[4]) > 0 then redis.call('HINCRBY', meta, 'misses', ARGV[4]) end
+if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', meta, 'hits', ARGV[5]) end
+if tonumber(ARGV[6]) > 0 then redis.call('HINCRBY', meta, 'misses', ARGV[6]) end
 local result = redis.call('HGETALL', meta)
 table.insert(result, 'entries')
 table.insert(result, redis.call('ZCARD', order))
@@ -239,13 +244,13 @@ return result
 `;
 
 /**
- * One chunk of a walk in write order. ARGV: prefix, channel, after (the last version seen),
+ * One chunk of a walk in write order. ARGV (after the four common ones): after (the last version seen),
  * count, name prefix, mode ('keys', 'list' or 'entries'). Returns {last version looked at,
  * then per live entry: name, then for 'list' k s c w v x, for 'entries' k d}.
  */
 export const SCAN = `
 local order = KEYS[2]
-local prefix, after, count, want, mode = ARGV[1], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local prefix, after, count, want, mode = ARGV[1], ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8]
 local found = redis.call('ZRANGEBYSCORE', order, '(' .. after, '+inf', 'WITHSCORES', 'LIMIT', 0, count)
 local result = {#found > 0 and found[#found] or after}
 for i = 1, #found, 2 do

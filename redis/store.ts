@@ -328,13 +328,12 @@ export class RedisStore {
       clearTimeout(timer);
     }
     const store = new RedisStore(client, shown, name, { maxMemory, autoclean, ttl });
-    const settings = await store.#run<Buffer[]>("connect", SCRIPTS.init, [
-      String(maxMemory),
-      String(autoclean),
-    ]).catch(async (error) => {
-      await store.close();
-      throw error;
-    });
+    const settings = await store.#run<Buffer[]>("connect", SCRIPTS.init, []).catch(
+      async (error) => {
+        await store.close();
+        throw error;
+      },
+    );
     const real = new RedisStore(client, shown, name, {
       maxMemory: Number(settings[0]),
       autoclean: Number(settings[1]),
@@ -376,7 +375,15 @@ export class RedisStore {
   /** Runs a script by its SHA-1, loading it when the server does not have it. */
   async #run<T>(verb: string, which: Script, args: ReadonlyArray<string | Buffer>): Promise<T> {
     const client = this.#open(verb);
-    const tail = [String(this.#keys.length), ...this.#keys, this.#prefix, this.#channel, ...args];
+    const tail = [
+      String(this.#keys.length),
+      ...this.#keys,
+      this.#prefix,
+      this.#channel,
+      String(this.maxMemory),
+      String(this.autoclean),
+      ...args,
+    ];
     try {
       try {
         return await client.sendCommand<T>(["EVALSHA", which.sha, ...tail]);
@@ -567,11 +574,16 @@ export class RedisStore {
       [name, float64(delta), float64(initial), String(Math.ceil(ttl))],
     );
     if (reply[0] === -2) {
-      const kind = KIND_NAMES[Number(reply[1])] ?? "cbor";
-      throw new TypeError(`Cannot increment "${name}": it holds a ${kind} value, not a number`);
+      throw new TypeError(
+        `Cannot increment "${name}": it holds a value that is not a number; write a number or delete it first`,
+      );
     }
     if (reply[0] === -3) {
-      throw new RangeError(`Cannot increment "${name}" by ${delta}: the result is not finite`);
+      throw new RangeError(
+        `Cannot increment "${name}": the result ${
+          decodeNumber(reply[2]!, 0, 8)
+        } is not a finite number`,
+      );
     }
     return decodeNumber(reply[2]!, 0, 8);
   }
