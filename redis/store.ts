@@ -57,6 +57,20 @@ import {
 } from "./_checks.ts";
 import * as scripts from "./_scripts.ts";
 
+export { MemallocError } from "../errors.ts";
+export type {
+  MemallocAbortSignal,
+  MemallocDeleteOptions,
+  MemallocEntryInfo,
+  MemallocIncrementOptions,
+  MemallocListedEntry,
+  MemallocListOptions,
+  MemallocTtlOptions,
+  MemallocWatchEntry,
+  MemallocWatchOptions,
+  MemallocWriteOptions,
+} from "../memalloc.ts";
+
 /** Default size of a store: 50 MiB, as `Memalloc`'s. */
 const DEFAULT_MAX_MEMORY = 50 * 1024 * 1024;
 /** Default watermark, as `Memalloc`'s. */
