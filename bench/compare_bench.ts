@@ -1116,6 +1116,8 @@ try {
   for (const peer of peers.async) {
     const short = peer.name === "Deno KV"
       ? "Deno KV"
+      : peer.name.startsWith("RedisStore")
+      ? "RedisStore"
       : peer.name.includes("Bun")
       ? "Redis/Bun"
       : "Redis/node-redis";
@@ -1336,7 +1338,7 @@ const checks: TargetCheck[] = [];
     met: insert === undefined || over === undefined ? null : insert >= 2e6 && over >= 2e6,
     figures: `${integer(insert ?? 0)}/s new names, ${integer(over ?? 0)}/s overwrites (100 B)`,
   });
-  const redis = columns.filter((c) => c.startsWith("Redis") && !c.endsWith("pipelined"));
+  const redis = columns.filter((c) => c.startsWith("Redis/") && !c.endsWith("pipelined"));
   const redisRatios = redis.flatMap((c) =>
     (["read-bytes", "read-string"] as const).map((s) => {
       const mine = ops(s, "memalloc");
@@ -1354,6 +1356,21 @@ const checks: TargetCheck[] = [];
       : redisRatios.map((r) =>
         `${ratio(r.value ?? 0)} ${r.c} (${r.s === "read-bytes" ? "bytes" : "string"})`
       ).join(", "),
+  });
+  // RedisStore's bookkeeping (write order, size, version, eviction) against a plain SET.
+  const storeRatios = (["write-100", "overwrite"] as const).map((s) => {
+    const plain = ops(s, "Redis/node-redis");
+    const store = ops(s, "RedisStore");
+    return { s, value: plain && store ? plain / store : undefined };
+  });
+  checks.push({
+    goal: "RedisStore writes within 1.5× the time of a plain SET (node-redis, awaited)",
+    met: storeRatios.some((r) => r.value === undefined)
+      ? null
+      : storeRatios.every((r) => r.value! <= 1.5),
+    figures: storeRatios.map((r) =>
+      `${(r.value ?? 0).toFixed(2)}× (${r.s === "write-100" ? "new names" : "overwrites"})`
+    ).join(", "),
   });
   const lmdbRatios = (["read-bytes", "read-string"] as const).map((s) => {
     const mine = ops(s, "memalloc");

@@ -10,17 +10,20 @@
  * |                        |        | created, `w` written, `v` version, `x` expires (0: never) |
  * | `memalloc:{N}:order`   | zset   | name -> version: the write order                          |
  * | `memalloc:{N}:exp`     | zset   | name -> expiry time in ms, for entries with a TTL         |
- * | `memalloc:{N}:size`    | hash   | name -> bytes the entry counts for (name + value)         |
- * | `memalloc:{N}:meta`    | hash   | maxMemory, autoclean, created, bytes, version, counters   |
+ * | `memalloc:{N}:size`    | hash   | name -> bytes an entry with a TTL counts for (name+value) |
+ * | `memalloc:{N}:meta`    | hash   | maxMemory, autoclean, created, bytes, version (= writes), |
+ * |                        |        | evictions, expired, deletes, hits, misses                 |
  *
  * Expiry: an entry with a TTL gets `PEXPIREAT` on its hash, so the server itself stops serving
- * it at that instant (reads are plain `HMGET`s). Its accounting lives outside that hash: its
- * size in `size`, its place in `order` and `exp`, none of which expire. Every script first
- * reaps a few members of `exp` whose time has passed (all of them when room is needed, and in
- * `clean` and `stats`), subtracting their sizes from `bytes`; a write over a name whose hash
- * the server has already expired subtracts the size recorded in `size`, not the hash's. So the
- * byte counter is always the sum of `size`, and `size`, `order` and `exp` always name the same
- * entries, expired or not yet reaped; nothing depends on the server telling us about expiry.
+ * it at that instant (reads are plain `HMGET`s). Its accounting lives outside that hash, in
+ * keys that never expire: its size in `size`, its expiry time in `exp`, its place in `order`.
+ * Every script first reaps a few members of `exp` whose time has passed (all of them when room
+ * is needed, and in `clean` and `stats`), subtracting the sizes recorded in `size` from
+ * `bytes`; a write over a name whose hash the server has already expired subtracts the size
+ * recorded in `size`, not the (gone) hash's. An entry without a TTL keeps its size only in its
+ * own hash (`s`), which nothing but these scripts removes, so the common overwrite touches no
+ * `size` field. So `bytes` is always the sum over `order` of each entry's recorded size,
+ * expired or not yet reaped; nothing depends on the server telling us about expiry.
  *
  * Every change is published on `memalloc:{N}:changes` with the name (the empty message: every
  * name, after a purge), which is what `watch` listens to.
@@ -32,35 +35,57 @@
  * Helpers every script starts with. ARGV[1] is the entry key prefix, ARGV[2] the channel,
  * ARGV[3] and ARGV[4] the maxMemory and autoclean of a store that has no settings yet (a new
  * store, or one whose server lost its data: restarted without persistence, flushed); the
- * operation's own arguments start at ARGV[5].
+ * operation's own arguments start at ARGV[5]. The byte counter and the version counter are read
+ * once into locals and saved once by save(): a write costs about seven server calls.
  */
 const PRELUDE = `
 local meta, order, exp, sizes = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local prefix, channel = ARGV[1], ARGV[2]
 local function int(n) return string.format('%.0f', n) end
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local m = redis.call('HMGET', meta, 'maxMemory', 'autoclean', 'bytes', 'version')
+if not m[1] then
+  redis.call('HSET', meta, 'maxMemory', ARGV[3], 'autoclean', ARGV[4], 'created', int(now),
+    'bytes', 0, 'version', 0)
+  m = {ARGV[3], ARGV[4], '0', '0'}
 end
-local now = now_ms()
-if redis.call('HSETNX', meta, 'maxMemory', ARGV[3]) == 1 then
-  redis.call('HSET', meta, 'autoclean', ARGV[4], 'created', int(now))
+local max = tonumber(m[1])
+local target = math.floor(max * tonumber(m[2]))
+local bytes, version = tonumber(m[3] or '0'), tonumber(m[4] or '0')
+local dirty = false
+local counts = {}
+local function count(what, n) counts[what] = (counts[what] or 0) + n end
+-- Saves the byte and version counters, and adds to the other counters.
+local function save()
+  if dirty then redis.call('HSET', meta, 'bytes', int(bytes), 'version', int(version)) end
+  for what, n in pairs(counts) do redis.call('HINCRBY', meta, what, n) end
 end
--- Drops an entry and its accounting; returns the bytes it counted for.
+-- Drops an entry and its accounting; returns the bytes it counted for, and whether its hash
+-- was still there. An entry with a TTL has its size in the sizes hash (its own hash may be
+-- gone); one without has it in its hash, which only this store's scripts remove.
 local function forget(name)
-  local size = tonumber(redis.call('HGET', sizes, name) or '0')
-  redis.call('HDEL', sizes, name)
+  local key = prefix .. name
+  local size = redis.call('HGET', sizes, name)
+  if size then
+    redis.call('HDEL', sizes, name)
+    redis.call('ZREM', exp, name)
+    size = tonumber(size)
+  else
+    size = tonumber(redis.call('HGET', key, 's') or '-1') + #name
+    if size < #name then size = 0 end
+  end
   redis.call('ZREM', order, name)
-  redis.call('ZREM', exp, name)
-  local existed = redis.call('DEL', prefix .. name)
-  if size ~= 0 then redis.call('HINCRBY', meta, 'bytes', -size) end
+  local existed = redis.call('DEL', key)
+  bytes = bytes - size
+  dirty = true
   return size, existed
 end
 -- Removes up to limit entries whose expiry time has passed.
 local function reap(limit)
   local names = redis.call('ZRANGEBYSCORE', exp, '-inf', now, 'LIMIT', 0, limit)
   for _, name in ipairs(names) do forget(name) end
-  if #names > 0 then redis.call('HINCRBY', meta, 'expired', #names) end
+  if #names > 0 then count('expired', #names) end
   return #names
 end
 local function reap_all()
@@ -72,55 +97,64 @@ local function reap_all()
   end
 end
 -- Evicts the oldest-written entries (never keep) until bytes <= target; returns the count.
-local function evict(target, keep)
-  local bytes = tonumber(redis.call('HGET', meta, 'bytes') or '0')
+local function evict(keep)
   local n = 0
   while bytes > target do
     local oldest = redis.call('ZRANGE', order, 0, 0)[1]
     if not oldest or oldest == keep then break end
-    bytes = bytes - forget(oldest)
+    forget(oldest)
     redis.call('PUBLISH', channel, oldest)
     n = n + 1
   end
-  if n > 0 then redis.call('HINCRBY', meta, 'evictions', n) end
+  if n > 0 then count('evictions', n) end
   return n
 end
-local function limits()
-  local m = redis.call('HMGET', meta, 'maxMemory', 'autoclean')
-  local max = tonumber(m[1])
-  return max, math.floor(max * tonumber(m[2]))
-end
--- Writes a whole entry; returns its version. created: the creation time to keep, or nil.
-local function put(name, kind, data, ttl, created)
+-- Writes a whole entry. cur: its hash's v, c, s, x (all nil when there is none).
+local function put(name, kind, data, ttl, cur)
   local key = prefix .. name
-  local version = redis.call('HINCRBY', meta, 'version', 1)
+  version = version + 1
+  dirty = true
   local expires = 0
   if ttl > 0 then expires = now + ttl end
-  redis.call('DEL', key)
-  redis.call('HSET', key, 'd', data, 'k', kind, 's', #data, 'c', created or int(now),
+  local plain = cur[1] and cur[4] == '0' -- a live entry without a TTL
+  local old = 0
+  local recorded = false
+  if plain then
+    old = tonumber(cur[3]) + #name
+  else
+    -- It has a TTL, or it expired before it was reaped, or it is new.
+    local size = redis.call('HGET', sizes, name)
+    if size then old, recorded = tonumber(size), true end
+  end
+  local size = #data + #name
+  bytes = bytes + size - old
+  redis.call('HSET', key, 'd', data, 'k', kind, 's', #data, 'c', cur[2] or int(now),
     'w', int(now), 'v', int(version), 'x', int(expires))
   if ttl > 0 then
     redis.call('PEXPIREAT', key, expires)
     redis.call('ZADD', exp, expires, name)
-  else
-    redis.call('ZREM', exp, name)
+    redis.call('HSET', sizes, name, size)
+  elseif not plain then
+    if cur[1] then redis.call('PERSIST', key) end
+    if recorded then
+      redis.call('ZREM', exp, name)
+      redis.call('HDEL', sizes, name)
+    end
   end
-  local size = #data + #name
-  local old = tonumber(redis.call('HGET', sizes, name) or '0')
-  redis.call('HSET', sizes, name, size)
-  redis.call('HINCRBY', meta, 'bytes', size - old)
   redis.call('ZADD', order, version, name)
-  redis.call('HINCRBY', meta, 'writes', 1)
   redis.call('PUBLISH', channel, name)
-  return version
+end
+-- What a write reaps on its way: every 16th write, up to 64 expired entries. That bounds the
+-- accounting that entries the server expired can leave (the bytes counter counts them until
+-- reaped, so they are reaped first of all when room is needed) at no cost to most writes.
+local function reap_some()
+  if version % 16 == 0 then reap(64) end
 end
 -- After a write: past maxMemory, expired entries go first, then the oldest-written.
 local function make_room(keep)
-  local max, target = limits()
-  local bytes = tonumber(redis.call('HGET', meta, 'bytes') or '0')
   if bytes <= max then return end
   reap_all()
-  evict(target, keep)
+  evict(keep)
 end
 `;
 
@@ -133,83 +167,100 @@ return redis.call('HMGET', meta, 'maxMemory', 'autoclean', 'created')
 `;
 
 /**
- * ARGV (after the four common ones): name, kind, data, ttl (whole ms, 0: none), condition ('': none,
- * 'absent': only when there is no entry, else the version to write over).
- * Returns {1, version} when written, {0, 0} when the condition failed, {-1, size} when the
- * value cannot fit in the store at all.
+ * ARGV (after the four common ones): name, kind, data, ttl (whole ms, 0: none), condition ('':
+ * none, 'absent': only when there is no entry, else the version to write over). Returns
+ * {1, version} when written, {0, 0} when the condition failed, {-1, size} when the value cannot
+ * fit in the store at all.
  */
 export const WRITE = `${PRELUDE}
 local name, kind, data, ttl, cond = ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8]), ARGV[9]
-reap(16)
-local cur = redis.call('HMGET', prefix .. name, 'v', 'c')
+reap_some()
+local cur = redis.call('HMGET', prefix .. name, 'v', 'c', 's', 'x')
+local refused
 if cond == 'absent' then
-  if cur[1] then return {0, 0} end
+  if cur[1] then refused = {0, 0} end
 elseif cond ~= '' then
-  if not cur[1] or tonumber(cur[1]) ~= tonumber(cond) then return {0, 0} end
+  if not cur[1] or tonumber(cur[1]) ~= tonumber(cond) then refused = {0, 0} end
 end
-local max = limits()
-if #data + #name > max then return {-1, #data + #name} end
-local version = put(name, kind, data, ttl, cur[2])
+if not refused and #data + #name > max then refused = {-1, #data + #name} end
+if refused then
+  save()
+  return refused
+end
+put(name, kind, data, ttl, cur)
 make_room(name)
+save()
 return {1, version}
 `;
 
 /**
- * ARGV (after the four common ones): name, delta (float64 LE), initial (float64 LE), ttl of a new entry.
- * Returns {1, version, value as float64 LE}; {-2, kind} when the entry is not a number;
- * {-3, 0, result} when the result is not finite.
+ * ARGV (after the four common ones): name, delta (float64 LE), initial (float64 LE), ttl of a
+ * new entry. Returns {1, version, value as float64 LE}; {-2, kind} when the entry is not a
+ * number; {-3, 0, result} when the result is not finite.
  */
 export const INCREMENT = `${PRELUDE}
 local name, ttl = ARGV[5], tonumber(ARGV[8])
 local key = prefix .. name
-reap(16)
-local cur = redis.call('HMGET', key, 'k', 'd')
+reap_some()
+local cur = redis.call('HMGET', key, 'v', 'c', 's', 'x', 'k', 'd')
 local value
 if cur[1] then
-  if cur[1] ~= '4' or #cur[2] ~= 8 then return {-2, tonumber(cur[1])} end
-  value = struct.unpack('<d', cur[2])
+  if cur[5] ~= '4' or #cur[6] ~= 8 then
+    save()
+    return {-2, tonumber(cur[5])}
+  end
+  value = struct.unpack('<d', cur[6])
 else
   value = struct.unpack('<d', ARGV[7])
 end
 local result = value + struct.unpack('<d', ARGV[6])
 local packed = struct.pack('<d', result)
-if result ~= result or result == math.huge or result == -math.huge then return {-3, 0, packed} end
-local version
+if result ~= result or result == math.huge or result == -math.huge then
+  save()
+  return {-3, 0, packed}
+end
 if cur[1] then
-  -- The entry keeps its creation time and its expiry (HSET leaves the TTL alone).
-  version = redis.call('HINCRBY', meta, 'version', 1)
+  -- The entry keeps its creation time, size and expiry (HSET leaves the TTL alone).
+  version = version + 1
+  dirty = true
   redis.call('HSET', key, 'd', packed, 'w', int(now), 'v', int(version))
   redis.call('ZADD', order, version, name)
-  redis.call('HINCRBY', meta, 'writes', 1)
   redis.call('PUBLISH', channel, name)
 else
-  version = put(name, '4', packed, ttl, nil)
+  put(name, '4', packed, ttl, cur)
   make_room(name)
 end
+save()
 return {1, version, packed}
 `;
 
-/** ARGV (after the four common ones): name, condition ('' or a version). Returns 1 when deleted, else 0. */
+/**
+ * ARGV (after the four common ones): name, condition ('' or a version). Returns 1 when
+ * deleted, else 0.
+ */
 export const DELETE = `${PRELUDE}
 local name, cond = ARGV[5], ARGV[6]
-reap(16)
-local version = redis.call('HGET', prefix .. name, 'v')
-if not version then
+reap_some()
+local current = redis.call('HGET', prefix .. name, 'v')
+local deleted = 0
+if not current then
   -- Absent, or expired by the server and not reaped yet: settle its accounting.
   if redis.call('HEXISTS', sizes, name) == 1 then forget(name) end
-  return 0
+elseif cond == '' or tonumber(current) == tonumber(cond) then
+  forget(name)
+  count('deletes', 1)
+  redis.call('PUBLISH', channel, name)
+  deleted = 1
 end
-if cond ~= '' and tonumber(version) ~= tonumber(cond) then return 0 end
-forget(name)
-redis.call('HINCRBY', meta, 'deletes', 1)
-redis.call('PUBLISH', channel, name)
-return 1
+save()
+return deleted
 `;
 
 /** No arguments of its own. Removes expired entries, then evicts down to the watermark. */
 export const CLEAN = `${PRELUDE}
-local _, target = limits()
-return reap_all() + evict(target, false)
+local n = reap_all() + evict(false)
+save()
+return n
 `;
 
 /** No arguments of its own. Removes every entry; returns how many there were (live ones). */
@@ -224,19 +275,22 @@ while true do
   end
 end
 redis.call('DEL', exp, sizes, order)
-redis.call('HSET', meta, 'bytes', 0)
+bytes = 0
+dirty = true
+save()
 redis.call('PUBLISH', channel, '')
 return removed
 `;
 
 /**
- * ARGV (after the four common ones): hits, misses (this client's, to add). Reaps expired entries, then
- * returns the meta hash as a flat list followed by 'entries' and the entry count.
+ * ARGV (after the four common ones): hits, misses (this client's, to add). Reaps expired
+ * entries, then returns the meta hash as a flat list followed by 'entries' and the entry count.
  */
 export const STATS = `${PRELUDE}
 reap_all()
-if tonumber(ARGV[5]) > 0 then redis.call('HINCRBY', meta, 'hits', ARGV[5]) end
-if tonumber(ARGV[6]) > 0 then redis.call('HINCRBY', meta, 'misses', ARGV[6]) end
+if tonumber(ARGV[5]) > 0 then count('hits', tonumber(ARGV[5])) end
+if tonumber(ARGV[6]) > 0 then count('misses', tonumber(ARGV[6])) end
+save()
 local result = redis.call('HGETALL', meta)
 table.insert(result, 'entries')
 table.insert(result, redis.call('ZCARD', order))

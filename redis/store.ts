@@ -111,7 +111,7 @@ export interface RedisStoreStats {
   watermark: number;
   /** The watermark as a fraction of the capacity. */
   autoclean: number;
-  /** Writes by all clients since the store was created. */
+  /** Writes by all clients since the store was created (the version counter). */
   writes: number;
   /** Reads that found their name (every client's, as far as each has reported them). */
   hits: number;
@@ -876,7 +876,7 @@ export class RedisStore {
       capacity,
       watermark: Math.floor(capacity * autoclean),
       autoclean,
-      writes: get("writes"),
+      writes: get("version"),
       hits: get("hits"),
       misses: get("misses"),
       evictions: get("evictions"),

@@ -185,6 +185,44 @@ redisTest(
 );
 
 redisTest(
+  "RedisStore keeps its byte counter equal to its live entries through expiry, eviction and deletes",
+  (server) =>
+    withStore(server, async (store, name) => {
+      let seed = 42;
+      const random = (n: number) =>
+        Math.floor((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 16) % n;
+      for (let i = 0; i < 1500; i++) {
+        const key = `k${random(40)}`;
+        const op = random(10);
+        if (op < 4) await store.write(key, "x".repeat(random(120)));
+        else if (op < 7) await store.write(key, "y".repeat(random(80)), { ttl: 1 + random(20) });
+        else if (op < 8) await store.increment(key).catch(() => {});
+        else if (op < 9) await store.delete(key);
+        else await sleep(1);
+      }
+      await sleep(40); // every TTL has passed: the server has expired those entries on its own
+      const stats = await store.stats();
+      let live = 0;
+      let count = 0;
+      for await (const entry of store.list()) {
+        live += entry.size + entry.name.length;
+        count++;
+      }
+      assert.equal(stats.bytesUsed, live);
+      assert.equal(stats.entries, count);
+      assert.ok(stats.bytesUsed <= store.maxMemory);
+      assert.ok(stats.evictions > 0 && stats.expired > 0, JSON.stringify(stats));
+      const raw = await rawClient(server);
+      try {
+        assert.equal(await raw.zCard(`memalloc:{${name}}:exp`), 0, "no expiry left to reap");
+        assert.equal(await raw.hLen(`memalloc:{${name}}:size`), 0);
+      } finally {
+        await raw.close();
+      }
+    }, { maxMemory: 2000 }),
+);
+
+redisTest(
   "RedisStore.increment from 4 processes of every runtime at once is exact",
   async (server) => {
     const name = uniqueName("redis-incr");

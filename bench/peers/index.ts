@@ -19,6 +19,7 @@ import { openDenoKvPeer } from "./denokv.ts";
 import { openLmdbPeer } from "./lmdb.ts";
 import { openMapPeer } from "./map.ts";
 import { openRedisPeer, type RedisClientKind } from "./redis.ts";
+import { openRedisStorePeer } from "./redis_store.ts";
 import { openSqlitePeer } from "./sqlite.ts";
 import type { AsyncPeer, Peer } from "./types.ts";
 
@@ -27,10 +28,11 @@ export { openDenoKvPeer } from "./denokv.ts";
 export { openLmdbPeer } from "./lmdb.ts";
 export { openMapPeer } from "./map.ts";
 export { openRedisPeer, type RedisClientKind, startRedisServer } from "./redis.ts";
+export { openRedisStorePeer } from "./redis_store.ts";
 export { openSqlitePeer } from "./sqlite.ts";
 
 /** The peers {@linkcode openPeers} can open. */
-export type PeerKind = "map" | "lmdb" | "sqlite" | "redis" | "denokv";
+export type PeerKind = "map" | "lmdb" | "sqlite" | "redis" | "redis-store" | "denokv";
 
 /** Options of {@linkcode openPeers}. */
 export interface OpenPeersOptions {
@@ -53,7 +55,7 @@ export interface SkippedPeer {
 export interface PeerSet {
   /** Synchronous peers, in the order Map, lmdb-js, SQLite. */
   readonly sync: Peer[];
-  /** Asynchronous peers (Redis, one per client library; Deno KV under Deno). */
+  /** Asynchronous peers (Redis, one per client library; memalloc's RedisStore; Deno KV under Deno). */
   readonly async: AsyncPeer[];
   /** Peers that are not available here, with the reason, to print with the results. */
   readonly skipped: SkippedPeer[];
@@ -100,6 +102,11 @@ export async function openPeers(options: OpenPeersOptions = {}): Promise<PeerSet
         const peer = await openRedisPeer({ client, onUnavailable });
         if (peer) async.push(peer);
       }
+    }
+    // After the plain Redis peers, which the memory figures take as "Redis".
+    if (wanted("redis-store")) {
+      const peer = await openRedisStorePeer({ onUnavailable });
+      if (peer) async.push(peer);
     }
     if (wanted("denokv") && runtime === "deno") {
       const peer = await openDenoKvPeer({ onUnavailable });
