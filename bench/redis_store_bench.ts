@@ -5,8 +5,10 @@
  * `HMGET` and a decode) against a plain `GET`, both with node-redis, and under Bun with Bun's
  * own `RedisClient` too. 100-byte strings over 1,000 names in turn; one awaited request at a
  * time (a request handler's cache call), and 100 requests in flight on the connection
- * ("pipelined"). The figure is the median of the rounds; the ratio is against the plain command
- * of the same client library in the same mode. Timings are reported, never asserted.
+ * ("pipelined"). Rounds of the plain command and of RedisStore alternate, so that both see the
+ * same load; the figures are the medians of the rounds, the ratio the median of the rounds' time
+ * ratios (RedisStore's time ÷ the plain command's, same client library, same mode). Timings are
+ * reported, never asserted.
  *
  * Usage:
  *   deno run -A bench/redis_store_bench.ts [--quick]
@@ -32,26 +34,43 @@ const VALUE = "v".repeat(100);
 
 type Mode = "awaited" | "pipelined";
 
-/** ops/s of `op` over OPS calls: one at a time, or 100 in flight. */
-async function rate(op: (i: number) => Promise<unknown>, mode: Mode): Promise<number> {
-  const round = async () => {
-    const started = performance.now();
-    if (mode === "awaited") {
-      for (let i = 0; i < OPS; i++) await op(i);
-    } else {
-      for (let i = 0; i < OPS; i += 100) {
-        const batch: Promise<unknown>[] = [];
-        for (let j = i; j < i + 100 && j < OPS; j++) batch.push(op(j));
-        await Promise.all(batch);
-      }
+/** ops/s of one round of `op` over OPS calls: one at a time, or 100 in flight. */
+async function round(op: (i: number) => Promise<unknown>, mode: Mode): Promise<number> {
+  const started = performance.now();
+  if (mode === "awaited") {
+    for (let i = 0; i < OPS; i++) await op(i);
+  } else {
+    for (let i = 0; i < OPS; i += 100) {
+      const batch: Promise<unknown>[] = [];
+      for (let j = i; j < i + 100 && j < OPS; j++) batch.push(op(j));
+      await Promise.all(batch);
     }
-    return OPS / ((performance.now() - started) / 1000);
-  };
-  await round(); // warm-up
-  const rates: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) rates.push(await round());
-  rates.sort((a, b) => a - b);
-  return rates[Math.floor(rates.length / 2)]!;
+  }
+  return OPS / ((performance.now() - started) / 1000);
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
+
+/**
+ * The median ops/s of `plain` and of `mine`, their rounds alternating so that both see the same
+ * load, and the median of the rounds' time ratios (mine's time ÷ plain's).
+ */
+async function pair(
+  plain: (i: number) => Promise<unknown>,
+  mine: (i: number) => Promise<unknown>,
+  mode: Mode,
+): Promise<{ plain: number; mine: number; ratio: number }> {
+  await round(plain, mode); // warm-up
+  await round(mine, mode);
+  const plains: number[] = [], mines: number[] = [], ratios: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const a = await round(plain, mode);
+    const b = await round(mine, mode);
+    plains.push(a);
+    mines.push(b);
+    ratios.push(a / b);
+  }
+  return { plain: median(plains), mine: median(mines), ratio: median(ratios) };
 }
 
 const server = await startRedisServer();
@@ -69,48 +88,59 @@ try {
   console.log(`${runtimeVersion()}, redis-server ${server.version}, ${OPS} ops x ${ROUNDS} rounds`);
   for (const peer of plain) await Promise.all(NAMES.map((name) => peer.setString(name, VALUE)));
   await Promise.all(NAMES.map((name) => store.setString(name, VALUE)));
+  const name = (i: number) => NAMES[i % NAMES.length]!;
   for (const mode of ["awaited", "pipelined"] as const) {
     const base = plain[0]!;
-    const set = await rate((i) => base.setString(NAMES[i % 1000]!, VALUE), mode);
-    const write = await rate((i) => store.setString(NAMES[i % 1000]!, VALUE), mode);
-    const get = await rate((i) => base.getString(NAMES[i % 1000]!), mode);
-    const read = await rate((i) => store.getString(NAMES[i % 1000]!), mode);
+    const write = await pair(
+      (i) => base.setString(name(i), VALUE),
+      (i) => store.setString(name(i), VALUE),
+      mode,
+    );
+    const read = await pair((i) => base.getString(name(i)), (i) => store.getString(name(i)), mode);
     rows.push(
-      { mode, operation: "SET (node-redis)", "ops/s": Math.round(set), "time vs SET": "1.00" },
+      { mode, operation: "SET (node-redis)", "ops/s": Math.round(write.plain), "time ×": "" },
       {
         mode,
         operation: "RedisStore.write",
-        "ops/s": Math.round(write),
-        "time vs SET": (set / write).toFixed(2),
+        "ops/s": Math.round(write.mine),
+        "time ×": `${write.ratio.toFixed(2)} of SET`,
       },
-      { mode, operation: "GET (node-redis)", "ops/s": Math.round(get), "time vs SET": "" },
+      { mode, operation: "GET (node-redis)", "ops/s": Math.round(read.plain), "time ×": "" },
       {
         mode,
         operation: "RedisStore.read",
-        "ops/s": Math.round(read),
-        "time vs SET": `${(get / read).toFixed(2)} vs GET`,
+        "ops/s": Math.round(read.mine),
+        "time ×": `${read.ratio.toFixed(2)} of GET`,
       },
     );
-    results.push({ mode, set, write, get, read, writeVsSet: set / write, readVsGet: get / read });
+    results.push({ mode, client: "node-redis", write, read });
     const bun = plain[1];
     if (bun !== undefined) {
-      const bunSet = await rate((i) => bun.setString(NAMES[i % 1000]!, VALUE), mode);
-      const bunGet = await rate((i) => bun.getString(NAMES[i % 1000]!), mode);
+      const bunWrite = await pair(
+        (i) => bun.setString(name(i), VALUE),
+        (i) => store.setString(name(i), VALUE),
+        mode,
+      );
+      const bunRead = await pair(
+        (i) => bun.getString(name(i)),
+        (i) => store.getString(name(i)),
+        mode,
+      );
       rows.push(
         {
           mode,
           operation: "SET (Bun RedisClient)",
-          "ops/s": Math.round(bunSet),
-          "time vs SET": (set / bunSet).toFixed(2),
+          "ops/s": Math.round(bunWrite.plain),
+          "time ×": `RedisStore.write: ${bunWrite.ratio.toFixed(2)} of it`,
         },
         {
           mode,
           operation: "GET (Bun RedisClient)",
-          "ops/s": Math.round(bunGet),
-          "time vs SET": "",
+          "ops/s": Math.round(bunRead.plain),
+          "time ×": `RedisStore.read: ${bunRead.ratio.toFixed(2)} of it`,
         },
       );
-      results.push({ mode, client: "bun", set: bunSet, get: bunGet });
+      results.push({ mode, client: "bun", write: bunWrite, read: bunRead });
     }
   }
   printTable(rows);

@@ -56,6 +56,7 @@ import {
   describe,
 } from "./_checks.ts";
 import * as scripts from "./_scripts.ts";
+import { HEADER_BYTES, HEADER_FORMAT } from "./_scripts.ts";
 
 export { MemallocError } from "../errors.ts";
 export type {
@@ -247,7 +248,7 @@ export class RedisStore {
   #client: Client | null;
   #subscriber: Promise<Client> | null = null;
   readonly #listeners = new Set<(name: string | null) => void>();
-  readonly #keys: readonly [string, string, string, string];
+  readonly #meta: string;
   readonly #prefix: string;
   readonly #channel: string;
   #hits = 0;
@@ -266,7 +267,7 @@ export class RedisStore {
     this.autoclean = settings.autoclean;
     this.ttl = settings.ttl;
     const base = `memalloc:{${name}}:`;
-    this.#keys = [`${base}meta`, `${base}order`, `${base}exp`, `${base}size`];
+    this.#meta = `${base}meta`;
     this.#prefix = `${base}e:`;
     this.#channel = `${base}changes`;
   }
@@ -390,12 +391,11 @@ export class RedisStore {
   async #run<T>(verb: string, which: Script, args: ReadonlyArray<string | Buffer>): Promise<T> {
     const client = this.#open(verb);
     const tail = [
-      String(this.#keys.length),
-      ...this.#keys,
-      this.#prefix,
-      this.#channel,
+      "1",
+      this.#meta,
       String(this.maxMemory),
       String(this.autoclean),
+      String(Date.now()),
       ...args,
     ];
     try {
@@ -640,20 +640,17 @@ export class RedisStore {
     }
     const ttl = this.#ttlOption(options, "update");
     for (let attempt = 0; attempt < UPDATE_TRIES; attempt++) {
-      const [kind, data, version] = await this.#send<Array<Buffer | null>>("update", [
-        "HMGET",
-        this.#prefix + name,
-        "k",
-        "d",
-        "v",
-      ]);
-      const current = kind == null ? undefined : this.#decode<T>(name, Number(kind), data!);
+      const stored = await this.#send<Buffer | null>("update", ["GET", this.#prefix + name]);
+      const entry = this.#entry(name, stored);
+      const current = entry === undefined
+        ? undefined
+        : this.#decode<T>(name, entry.kind, entry.data);
       const result = await change(current);
       if (result === undefined) {
-        if (version == null) return undefined;
-        if (await this.delete(name, { ifVersion: Number(version) })) return undefined;
+        if (entry === undefined) return undefined;
+        if (await this.delete(name, { ifVersion: entry.version })) return undefined;
       } else {
-        const condition = version == null ? "absent" : String(version);
+        const condition = entry === undefined ? "absent" : String(entry.version);
         if ((await this.#write("update", name, result, ttl, condition)).written) return result;
       }
       await pause(Math.random() * Math.min(2 ** attempt, 50));
@@ -665,7 +662,7 @@ export class RedisStore {
   }
 
   /**
-   * Reads the value written under a name: one `HMGET`, no script.
+   * Reads the value written under a name: one `GET`, no script.
    *
    * @param name Entry name.
    * @returns The value, or `undefined` when there is none (or it has expired).
@@ -684,18 +681,22 @@ export class RedisStore {
   async read<T = unknown>(name: string): Promise<T | undefined> {
     this.#open("read");
     checkEntryName(name);
-    const [kind, data] = await this.#send<Array<Buffer | null>>("read", [
-      "HMGET",
-      this.#prefix + name,
-      "k",
-      "d",
-    ]);
-    if (kind == null || data == null) {
-      this.#count(false);
-      return undefined;
+    const stored = await this.#send<Buffer | null>("read", ["GET", this.#prefix + name]);
+    const entry = this.#entry(name, stored);
+    this.#count(entry !== undefined);
+    return entry === undefined ? undefined : this.#decode<T>(name, entry.kind, entry.data);
+  }
+
+  /** An entry's stored string, split into its header's fields and its value's bytes. */
+  #entry(name: string, stored: Buffer | null): StoredEntry | undefined {
+    if (stored === null) return undefined;
+    if (stored.length < HEADER_BYTES || stored[0] !== HEADER_FORMAT) {
+      throw new MemallocError(
+        `Store "${this.name}" is corrupt: the entry "${name}" has no valid header; delete or overwrite it`,
+        { code: "ERR_MEMALLOC_CORRUPT", store: this.name },
+      );
     }
-    this.#count(true);
-    return this.#decode<T>(name, Number(kind), data);
+    return { ...parseHeader(stored), data: stored.subarray(HEADER_BYTES) };
   }
 
   #count(hit: boolean): void {
@@ -709,8 +710,8 @@ export class RedisStore {
     const hits = this.#hits, misses = this.#misses;
     if (hits + misses === 0 || this.#client === null) return Promise.resolve();
     this.#hits = this.#misses = 0;
-    return this.#client.sendCommand(["HINCRBY", this.#keys[0], "hits", String(hits)])
-      .then(() => this.#client?.sendCommand(["HINCRBY", this.#keys[0], "misses", String(misses)]))
+    return this.#client.sendCommand(["HINCRBY", this.#meta, "hits", String(hits)])
+      .then(() => this.#client?.sendCommand(["HINCRBY", this.#meta, "misses", String(misses)]))
       .then(() => {}, () => {});
   }
 
@@ -757,18 +758,14 @@ export class RedisStore {
   async info(name: string): Promise<MemallocEntryInfo | undefined> {
     this.#open("info");
     checkEntryName(name);
-    const fields = await this.#send<Array<Buffer | null>>("info", [
-      "HMGET",
+    const header = await this.#send<Buffer>("info", [
+      "GETRANGE",
       this.#prefix + name,
-      "k",
-      "s",
-      "c",
-      "w",
-      "v",
-      "x",
+      "0",
+      String(HEADER_BYTES - 1),
     ]);
-    if (fields[0] == null) return undefined;
-    return toInfo(fields);
+    if (header.length === 0) return undefined;
+    return toInfo(this.#entry(name, header)!);
   }
 
   /**
@@ -892,7 +889,7 @@ export class RedisStore {
     mode: "keys" | "list" | "entries",
     prefix: string,
   ): AsyncGenerator<Array<Buffer | null>, void, undefined> {
-    const width = mode === "keys" ? 1 : mode === "list" ? 7 : 3;
+    const width = mode === "keys" ? 1 : 2;
     let after = "-inf";
     for (;;) {
       const reply = await this.#run<Array<Buffer | null>>(verb, SCRIPTS.scan, [
@@ -976,9 +973,10 @@ export class RedisStore {
   ): AsyncGenerator<[string, T], void, undefined> {
     let count = 0;
     if (limit === 0) return;
-    for await (const [name, kind, data] of this.#scan("entries", "entries", prefix)) {
+    for await (const [name, stored] of this.#scan("entries", "entries", prefix)) {
       const key = utf8.decode(name!);
-      yield [key, this.#decode<T>(key, Number(kind), data!)];
+      const entry = this.#entry(key, stored!)!;
+      yield [key, this.#decode<T>(key, entry.kind, entry.data)];
       if (++count >= limit) return;
     }
   }
@@ -1012,8 +1010,9 @@ export class RedisStore {
   ): AsyncGenerator<MemallocListedEntry, void, undefined> {
     let count = 0;
     if (limit === 0) return;
-    for await (const [name, ...fields] of this.#scan("list", "list", prefix)) {
-      yield { name: utf8.decode(name!), ...toInfo(fields) };
+    for await (const [name, header] of this.#scan("list", "list", prefix)) {
+      const key = utf8.decode(name!);
+      yield { name: key, ...toInfo(this.#entry(key, header!)!) };
       if (++count >= limit) return;
     }
   }
@@ -1135,29 +1134,23 @@ export class RedisStore {
     }
   }
 
-  /** The names' values and versions, in one round trip (a pipeline of HMGETs). */
+  /** The names' values and versions, in one round trip (a pipeline of GETs). */
   async #states<T>(
     names: string[],
   ): Promise<{ entries: MemallocWatchEntry<T>[]; nextExpiry: number }> {
     const replies = await Promise.all(
-      names.map((name) =>
-        this.#send<Array<Buffer | null>>("watch", [
-          "HMGET",
-          this.#prefix + name,
-          "k",
-          "d",
-          "v",
-          "x",
-        ])
-      ),
+      names.map((name) => this.#send<Buffer | null>("watch", ["GET", this.#prefix + name])),
     );
     let nextExpiry = Infinity;
     const entries = names.map((name, i): MemallocWatchEntry<T> => {
-      const [kind, data, version, expires] = replies[i]!;
-      if (kind == null) return { name, value: undefined, version: null };
-      const at = Number(expires);
-      if (at > 0 && at < nextExpiry) nextExpiry = at;
-      return { name, value: this.#decode<T>(name, Number(kind), data!), version: Number(version) };
+      const entry = this.#entry(name, replies[i]!);
+      if (entry === undefined) return { name, value: undefined, version: null };
+      if (entry.expires > 0 && entry.expires < nextExpiry) nextExpiry = entry.expires;
+      return {
+        name,
+        value: this.#decode<T>(name, entry.kind, entry.data),
+        version: entry.version,
+      };
     });
     return { entries, nextExpiry };
   }
@@ -1206,16 +1199,42 @@ async function closeClient(client: Client): Promise<void> {
   }
 }
 
-/** An entry's info from its hash fields k, s, c, w, v, x. */
-function toInfo(fields: Array<Buffer | null>): MemallocEntryInfo {
-  const [kind, size, created, written, version, expires] = fields.map(Number) as number[];
+/** An entry's header fields (see redis/_scripts.ts). */
+interface Header {
+  kind: number;
+  size: number;
+  created: number;
+  written: number;
+  version: number;
+  expires: number;
+}
+
+/** An entry as stored: its header's fields and its value's bytes. */
+interface StoredEntry extends Header {
+  data: Buffer;
+}
+
+/** The fields of a header: `<BBI4dddd`, little-endian. */
+function parseHeader(stored: Buffer): Header {
   return {
-    kind: KIND_NAMES[kind!] ?? "cbor",
-    size: size!,
-    created: created!,
-    written: written!,
-    version: version!,
-    expires: expires! > 0 ? expires! : null,
+    kind: stored[1]!,
+    size: stored.readUInt32LE(2),
+    created: stored.readDoubleLE(6),
+    written: stored.readDoubleLE(14),
+    version: stored.readDoubleLE(22),
+    expires: stored.readDoubleLE(30),
+  };
+}
+
+/** An entry's info, as `Memalloc.info` gives it. */
+function toInfo(header: Header): MemallocEntryInfo {
+  return {
+    kind: KIND_NAMES[header.kind] ?? "cbor",
+    size: header.size,
+    created: header.created,
+    written: header.written,
+    version: header.version,
+    expires: header.expires > 0 ? header.expires : null,
   };
 }
 

@@ -89,12 +89,12 @@ redisTest(
           const localInfo = memalloc.info(key)!;
           assert.equal(info.kind, localInfo.kind, key);
           assert.equal(info.size, localInfo.size, key);
-          const stored = await raw.withTypeMapping({ [36]: Buffer } as never).hGet(
+          const stored = await raw.withTypeMapping({ [36]: Buffer } as never).get(
             `memalloc:{${store.name}}:e:${key}`,
-            "d",
           ) as unknown as Buffer;
           const encoded = encodeValue(value);
-          assert.deepEqual(new Uint8Array(stored), new Uint8Array(encoded.bytes), key);
+          assert.deepEqual(new Uint8Array(stored.subarray(38)), new Uint8Array(encoded.bytes), key);
+          assert.equal(stored[1], encoded.kind, key);
         }
         for (const value of [0, -0, 2 ** 53, 5e-324, NaN, -Infinity, Number.MAX_VALUE]) {
           await store.write("n", value);
