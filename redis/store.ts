@@ -136,6 +136,7 @@ interface Client {
   subscribe(channel: string, listener: (message: Buffer) => void, bufferMode: true): Promise<void>;
   unsubscribe(channel: string): Promise<void>;
   on(event: "error", listener: (error: unknown) => void): unknown;
+  on(event: "ready", listener: () => void): unknown;
   close(): Promise<void>;
   destroy(): void;
   readonly isReady: boolean;
@@ -247,6 +248,7 @@ export class RedisStore {
 
   #client: Client | null;
   #subscriber: Promise<Client> | null = null;
+  #subscriberClient: Client | null = null;
   readonly #listeners = new Set<(name: string | null) => void>();
   readonly #meta: string;
   readonly #prefix: string;
@@ -1021,18 +1023,91 @@ export class RedisStore {
   #subscribe(): Promise<Client> {
     if (this.#subscriber !== null) return this.#subscriber;
     const client = this.#open("watch");
+    const notify = (name: string | null) => {
+      for (const listener of this.#listeners) listener(name);
+    };
     this.#subscriber = (async () => {
       const subscriber = client.duplicate();
-      subscriber.on("error", () => {}); // reconnects; the watchers re-read on reconnect
+      // node-redis reconnects and subscribes again; what was published meanwhile is lost, so
+      // the listeners hear "anything may have changed" when the connection drops and when it
+      // is back.
+      let connected = false;
+      subscriber.on("error", () => {
+        if (connected) notify(null);
+      });
+      subscriber.on("ready", () => {
+        if (connected) notify(null);
+      });
       await subscriber.connect();
       await subscriber.subscribe(this.#channel, (payload: Buffer) => {
-        const name = payload.length === 0 ? null : utf8.decode(payload);
-        for (const listener of this.#listeners) listener(name);
+        notify(payload.length === 0 ? null : utf8.decode(payload));
       }, true);
+      connected = true;
+      this.#subscriberClient = subscriber;
       return subscriber;
     })();
     this.#subscriber.catch(() => this.#subscriber = null);
     return this.#subscriber;
+  }
+
+  /**
+   * Whether this handle's subscriber connection (made by the first `watch` or `subscribe`) is
+   * connected now, so that changes published on the store's channel are heard.
+   *
+   * @example Before and after a subscription
+   * ```ts ignore
+   * import { RedisStore } from "@memalloc/memalloc/redis";
+   *
+   * await using store = await RedisStore.connect("redis://127.0.0.1:6379", "docs");
+   * console.log(store.listening); // false
+   * await store.subscribe(() => {});
+   * console.log(store.listening); // true
+   * ```
+   */
+  get listening(): boolean {
+    return this.#client !== null && this.#subscriberClient?.isReady === true;
+  }
+
+  /**
+   * Calls `listener` with the name of each entry that any client writes, deletes or evicts in
+   * this store, as the server-side scripts publish them on the store's channel (expiries are
+   * not announced: each entry's `expires` tells when), and with `null` when any entry may have
+   * changed: after a purge, and when the subscription's connection dropped or came back (what
+   * was published meanwhile was not heard). One subscriber connection per store handle serves
+   * every listener and every watch. What `NearCache` builds its invalidation on.
+   *
+   * @param listener Called with a name, or `null` for every name.
+   * @returns When the subscription is in place: a function that removes the listener.
+   * @throws {MemallocError} `ERR_MEMALLOC_REMOTE` when the subscriber cannot connect;
+   * `ERR_MEMALLOC_CLOSED`.
+   *
+   * @example Log every change
+   * ```ts ignore
+   * import { RedisStore } from "@memalloc/memalloc/redis";
+   *
+   * await using store = await RedisStore.connect("redis://127.0.0.1:6379", "docs");
+   * const stop = await store.subscribe((name) => console.log("changed:", name ?? "everything"));
+   * await store.write("a", 1); // changed: a
+   * stop();
+   * ```
+   */
+  async subscribe(listener: (name: string | null) => void): Promise<() => void> {
+    this.#open("subscribe");
+    if (typeof listener !== "function") {
+      throw new TypeError(`subscribe() takes a function, got ${describe(listener)}`);
+    }
+    // A listener of its own, so that one function subscribed twice is removed once per call.
+    const own = (name: string | null) => listener(name);
+    this.#listeners.add(own);
+    try {
+      await this.#subscribe();
+    } catch (error) {
+      this.#listeners.delete(own);
+      throw this.#remote("subscribe", error);
+    }
+    return () => {
+      this.#listeners.delete(own);
+    };
   }
 
   /**
@@ -1178,6 +1253,7 @@ export class RedisStore {
     for (const listener of this.#listeners) listener(null);
     const subscriber = this.#subscriber;
     this.#subscriber = null;
+    this.#subscriberClient = null;
     await Promise.all([
       closeClient(client),
       subscriber?.then(closeClient, () => {}),
