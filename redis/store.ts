@@ -59,6 +59,7 @@ import * as scripts from "./_scripts.ts";
 import { HEADER_BYTES, HEADER_FORMAT } from "./_scripts.ts";
 
 export { MemallocError } from "../errors.ts";
+export type { StoreStats } from "../allocator/store.ts";
 export type {
   MemallocAbortSignal,
   MemallocDeleteOptions,
@@ -66,6 +67,7 @@ export type {
   MemallocIncrementOptions,
   MemallocListedEntry,
   MemallocListOptions,
+  MemallocStats,
   MemallocTtlOptions,
   MemallocWatchEntry,
   MemallocWatchOptions,

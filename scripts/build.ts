@@ -4,7 +4,7 @@
  * - `dist/mod.js`: `mod.ts` and everything it imports, bundled by esbuild into one ES module
  *   (ES2022, so that even a Node.js too old for `node:ffi` loads it and gets memalloc's error),
  *   with `dist/mod.js.map`. cbor-x stays an import: it is a dependency, never a bundled copy.
- * - `dist/redis.js`: `redis/store.ts` (`memalloc/redis`), built with mod.js so that the modules
+ * - `dist/redis.js`: `redis/mod.ts` (`memalloc/redis`), built with mod.js so that the modules
  *   both use are one chunk in `dist/chunks/`. `redis` (node-redis), an optional peer
  *   dependency, stays an import: only this entry point loads it.
  * - `dist/cli.js`: the `memalloc` command (`cli/main.ts`, package.json's `bin`), with a shebang
@@ -40,7 +40,7 @@ rmSync(dist, { recursive: true, force: true });
 // the codec) is one module in a chunk of its own, not a copy in each: `instanceof` holds across.
 const result = await esbuild.build({
   absWorkingDir: root,
-  entryPoints: { mod: "mod.ts", redis: "redis/store.ts" },
+  entryPoints: { mod: "mod.ts", redis: "redis/mod.ts" },
   outdir: "dist",
   splitting: true,
   chunkNames: "chunks/[name]-[hash]",

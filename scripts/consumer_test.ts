@@ -137,14 +137,15 @@ console.log(JSON.stringify(store.read("from-node")));
 store.close();
 `;
   const typed = `import { Memalloc, MemallocError, type MemallocStats } from "memalloc";
-import { RedisStore, type RedisStoreStats } from "memalloc/redis";
+import { NearCache, RedisStore, type RedisStoreStats } from "memalloc/redis";
 const store: Memalloc = Memalloc.open("typed", { maxMemory: 1 << 20, autoclean: 0.8 });
 const stats: MemallocStats = store.stats();
 const entries: number = stats.entries;
 const error: MemallocError | undefined = undefined;
 const remote: Promise<RedisStore> = RedisStore.connect("redis://127.0.0.1:6379", "typed");
 const remoteStats: Promise<RedisStoreStats> = remote.then((store) => store.stats());
-export { entries, error, remoteStats };
+const near: Promise<NearCache> = remote.then((store) => NearCache.open("typed-near", store));
+export { entries, error, near, remoteStats };
 `;
 
   const bunApp = join(work, "bun-app");
@@ -242,18 +243,21 @@ export { entries, error, remoteStats };
   const redisServer = spawnSync("redis-server", ["--version"]).status === 0;
   if (redisServer) {
     await checkAsync(
-      "with redis installed, memalloc/redis runs a RedisStore in Node and Bun",
+      "with redis installed, memalloc/redis runs a RedisStore and a NearCache in Node and Bun",
       async () => {
         sh(
           ["npm", "install", "--no-audit", "--no-fund", "--prefer-offline", "redis@6.3.1"],
           nodeApp,
         );
-        const script = `import { RedisStore } from "memalloc/redis";
+        const script = `import { NearCache, RedisStore } from "memalloc/redis";
 import { MemallocError } from "memalloc";
 const store = await RedisStore.connect(process.argv[2], "consumer");
 await store.write("greeting", "Foobar");
 await store.write("greeting", (await store.read("greeting")) + "123");
-console.log(await store.read("greeting"));
+const cache = await NearCache.open(process.argv[3], store);
+await cache.get("greeting");
+console.log(cache.peek("greeting") ?? await cache.get("greeting"));
+cache.close();
 await store.purge();
 await store.close();
 await store.read("x").catch((e) => console.log(e instanceof MemallocError, e.code));
@@ -261,10 +265,11 @@ await store.read("x").catch((e) => console.log(e instanceof MemallocError, e.cod
         writeFileSync(join(nodeApp, "remote.mjs"), script);
         const server = await startRedisServer();
         try {
-          for (
-            const command of [[node, "remote.mjs", server.url], [bun, "remote.mjs", server.url]]
-          ) {
-            expect(sh(command, nodeApp).trim(), "Foobar123\ntrue ERR_MEMALLOC_CLOSED", command[0]!);
+          for (const runtime of [[node, ...NODE_FLAGS], [bun]]) {
+            const near = store(`near-${runtime.length}`);
+            stores.push(`${near}.near`);
+            const out = sh([...runtime, "remote.mjs", server.url, near], nodeApp).trim();
+            expect(out, "Foobar123\ntrue ERR_MEMALLOC_CLOSED", runtime[0]!);
           }
         } finally {
           await server.stop();
