@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import * as memalloc from "../mod.ts";
+import type * as memalloc from "../mod.ts";
 import { Memalloc, type MemallocWatchEntry } from "../mod.ts";
 import { test } from "./_harness.ts";
 import { run, RUNTIMES, start, uniqueName } from "./_spawn.ts";
