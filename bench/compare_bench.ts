@@ -1118,6 +1118,8 @@ try {
       ? "Deno KV"
       : peer.name.startsWith("RedisStore")
       ? "RedisStore"
+      : peer.name.startsWith("NearCache")
+      ? "NearCache"
       : peer.name.includes("Bun")
       ? "Redis/Bun"
       : "Redis/node-redis";

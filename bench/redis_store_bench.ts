@@ -15,6 +15,9 @@
  *   bun bench/redis_store_bench.ts [--quick]
  *   deno task bench redis_store -- --quick     (Deno, Bun and Node, one after the other)
  *
+ * NearCache: reads through it of names it holds (every read a hit; and `peek`), and a mix of 90%
+ * hits and 10% reads of names the server does not have, against `GET`, one awaited at a time.
+ *
  * Results go to `bench/results/redis-store-<runtime>.json`.
  *
  * @module
@@ -24,6 +27,7 @@ import { runtime } from "../ffi/runtime.ts";
 import { printTable, runtimeVersion, writeResults } from "./_report.ts";
 import { openRedisPeer, startRedisServer } from "./peers/redis.ts";
 import { openRedisStorePeer } from "./peers/redis_store.ts";
+import { openNearCachePeer } from "./peers/near_cache.ts";
 import type { AsyncPeer } from "./peers/types.ts";
 
 const QUICK = process.argv.includes("--quick");
@@ -143,6 +147,48 @@ try {
       results.push({ mode, client: "bun", write: bunWrite, read: bunRead });
     }
   }
+  // NearCache: reads of 1,000 names it holds, against GET, one at a time; and a mix of 90%
+  // such hits and 10% reads of names the server does not have (a round trip each, never kept).
+  const near = (await openNearCachePeer({ url: server.url }))!;
+  await Promise.all(NAMES.map((name) => near.setString(name, VALUE)));
+  for (const name of NAMES) await near.getString(name); // fetched once: copies from now on
+  const base = plain[0]!;
+  const hit = await pair((i) => base.getString(name(i)), (i) => near.getString(name(i)), "awaited");
+  // peek is synchronous: a plain loop, beside the same GET rounds.
+  const peekRounds: number[] = [];
+  const getRounds: number[] = [];
+  for (let r = 0; r <= ROUNDS; r++) {
+    getRounds.push(await round((i) => base.getString(name(i)), "awaited"));
+    const started = performance.now();
+    for (let i = 0; i < OPS * 20; i++) near.cache.peek(name(i));
+    peekRounds.push((OPS * 20) / ((performance.now() - started) / 1000));
+  }
+  const peekRate = {
+    plain: median(getRounds.slice(1)),
+    mine: median(peekRounds.slice(1)),
+    ratio: median(getRounds.slice(1).map((get, r) => get / peekRounds[r + 1]!)),
+  };
+  const mixed = await pair(
+    (i) => base.getString(name(i)),
+    (i) => near.getString(i % 10 === 9 ? `absent:${i}` : name(i)),
+    "awaited",
+  );
+  for (
+    const [operation, figures] of [
+      ["NearCache.get, every read a hit", hit],
+      ["NearCache.peek, synchronous", peekRate],
+      ["NearCache.get, 90% hits", mixed],
+    ] as const
+  ) {
+    rows.push({
+      mode: "awaited",
+      operation,
+      "ops/s": Math.round(figures.mine),
+      "time ×": `${figures.ratio.toFixed(3)} of GET (${(1 / figures.ratio).toFixed(0)}× faster)`,
+    });
+  }
+  results.push({ mode: "awaited", client: "NearCache", hit, peek: peekRate, mixed });
+  await near.close();
   printTable(rows);
   console.log(`results: ${writeResults("redis-store", { server: server.version, results })}`);
   for (const peer of plain) await peer.close();

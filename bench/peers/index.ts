@@ -20,6 +20,7 @@ import { openLmdbPeer } from "./lmdb.ts";
 import { openMapPeer } from "./map.ts";
 import { openRedisPeer, type RedisClientKind } from "./redis.ts";
 import { openRedisStorePeer } from "./redis_store.ts";
+import { openNearCachePeer } from "./near_cache.ts";
 import { openSqlitePeer } from "./sqlite.ts";
 import type { AsyncPeer, Peer } from "./types.ts";
 
@@ -29,10 +30,18 @@ export { openLmdbPeer } from "./lmdb.ts";
 export { openMapPeer } from "./map.ts";
 export { openRedisPeer, type RedisClientKind, startRedisServer } from "./redis.ts";
 export { openRedisStorePeer } from "./redis_store.ts";
+export { openNearCachePeer } from "./near_cache.ts";
 export { openSqlitePeer } from "./sqlite.ts";
 
 /** The peers {@linkcode openPeers} can open. */
-export type PeerKind = "map" | "lmdb" | "sqlite" | "redis" | "redis-store" | "denokv";
+export type PeerKind =
+  | "map"
+  | "lmdb"
+  | "sqlite"
+  | "redis"
+  | "redis-store"
+  | "near-cache"
+  | "denokv";
 
 /** Options of {@linkcode openPeers}. */
 export interface OpenPeersOptions {
@@ -106,6 +115,10 @@ export async function openPeers(options: OpenPeersOptions = {}): Promise<PeerSet
     // After the plain Redis peers, which the memory figures take as "Redis".
     if (wanted("redis-store")) {
       const peer = await openRedisStorePeer({ onUnavailable });
+      if (peer) async.push(peer);
+    }
+    if (wanted("near-cache")) {
+      const peer = await openNearCachePeer({ onUnavailable });
       if (peer) async.push(peer);
     }
     if (wanted("denokv") && runtime === "deno") {
