@@ -9,8 +9,10 @@
  *   invalidation once to the shared store; the others see its work. The leader holds a lease in
  *   a small control store beside the copies (`<localName>.near`), renewed every quarter of it;
  *   when it dies or stalls, another process takes over within a lease, and drops every copy
- *   first, since changes may have gone unheard meanwhile. Without a live lease no process serves
- *   or keeps a copy.
+ *   first, since changes may have gone unheard meanwhile. Copies are served and kept only while
+ *   a leader listens: it marks that with a second entry (`live`), written once it listens and
+ *   renewed just before its lease, so that it expires first. A leader killed without closing
+ *   leaves it for up to one lease, during which the copies are not invalidated.
  * - When the leader's subscription drops, it drops every copy and gives up the lease until it
  *   is back.
  * - An invalidation that arrives while a fetch is in flight is not lost: before it applies an
@@ -53,7 +55,13 @@ export interface NearCacheStats {
 }
 
 const OPTION_KEYS = new Set(["maxMemory", "ttl", "lease"]);
+/** The election's lease: which process leads. */
 const LEADER = "leader";
+/**
+ * Present while a leader listens to the channel (written after its first flush, renewed just
+ * before its lease so that it expires first): copies are served and kept only then.
+ */
+const LIVE = "live";
 /** The count of invalidations applied, for stats. */
 const APPLIED = "invalidations";
 /** Counts flushes. */
@@ -97,7 +105,7 @@ export class NearCache {
   readonly lease: number;
   readonly #local: Memalloc;
   readonly #control: Memalloc;
-  #leader: { version: number; unsubscribe: () => void } | null = null;
+  #leader: { version: number; unsubscribe: () => void; live: boolean } | null = null;
   #timer: ReturnType<typeof setInterval> | undefined;
   #electing: Promise<void> | null = null;
   #closed = false;
@@ -203,17 +211,23 @@ export class NearCache {
     const pid = (globalThis as { process?: { pid?: number } }).process?.pid ?? 0;
     const leader = this.#leader;
     if (leader !== null) {
-      if (control.write(LEADER, pid, { ifVersion: leader.version, ttl: this.lease })) {
-        leader.version = control.info(LEADER)!.version;
-        return;
+      if (control.info(LEADER)?.version === leader.version) {
+        if (leader.live) control.write(LIVE, pid, { ttl: this.lease });
+        if (control.write(LEADER, pid, { ifVersion: leader.version, ttl: this.lease })) {
+          leader.version = control.info(LEADER)!.version;
+          return;
+        }
       }
       // Stalled past the lease: another process leads now.
       this.#resign(false);
     }
     if (!control.add(LEADER, pid, { ttl: this.lease })) return;
     const version = control.info(LEADER)!.version;
-    const mine = { version, unsubscribe: () => {} };
+    const mine = { version, unsubscribe: () => {}, live: false };
     this.#leader = mine;
+    // Copies made while nobody listened may be stale: drop them before listening (fetches in
+    // flight drop theirs), and again once listening, for what came in between.
+    this.#flush();
     try {
       mine.unsubscribe = await this.remote.subscribe((name) => this.#invalidate(name));
     } catch {
@@ -226,8 +240,9 @@ export class NearCache {
       this.#resign(true);
       return;
     }
-    // Copies made while nobody listened may be stale.
     this.#flush();
+    mine.live = true;
+    control.write(LIVE, pid, { ttl: this.lease });
   }
 
   /** Gives up the lease (deleting it when `release`) and stops listening. */
@@ -236,7 +251,10 @@ export class NearCache {
     if (leader === null) return;
     this.#leader = null;
     leader.unsubscribe();
-    if (release) this.#control.delete(LEADER, { ifVersion: leader.version });
+    if (release) {
+      if (leader.live) this.#control.delete(LIVE);
+      this.#control.delete(LEADER, { ifVersion: leader.version });
+    }
   }
 
   /** Applies one invalidation from the channel: a name, or `null` for everything. */
@@ -261,9 +279,9 @@ export class NearCache {
     this.#local.purge();
   }
 
-  /** Whether a leader holds the lease, so that the copies are being kept right. */
+  /** Whether a leader listens, so that the copies are being kept right. */
   #watched(): boolean {
-    return this.#control.has(LEADER);
+    return this.#control.has(LIVE);
   }
 
   #check(verb: string): void {
@@ -342,7 +360,7 @@ export class NearCache {
         // so unchanged counts mean none of this name came since the fetch began.
         if (
           (control.read<number>(counter) ?? 0) !== count ||
-          (control.read<number>(EPOCH) ?? 0) !== epoch || !control.has(LEADER)
+          (control.read<number>(EPOCH) ?? 0) !== epoch || !control.has(LIVE)
         ) {
           throw STALE;
         }

@@ -1,4 +1,4 @@
-// A child process for near_cache_test.ts: `reader <url> <remote> <local> <key> <last>`: a
+// A child process for near_cache_test.ts. `reader <url> <remote> <local> <key> <last>`: a
 // process of machine B. It reads `key` through the machine's NearCache as fast as it can, and
 // prints each new value it sees with the time it saw it, until it sees `last`; then its stats.
 import { setImmediate } from "node:timers";
@@ -15,10 +15,15 @@ const [command, url, remoteName, localName, key, last] = argv as [
   string,
   string,
 ];
-if (command !== "reader") throw new Error(`Unknown command ${command}`);
+if (command !== "reader" && command !== "lead") throw new Error(`Unknown command ${command}`);
 
 const remote = await RedisStore.connect(url, remoteName);
-const cache = await NearCache.open(localName, remote, { ttl: 60_000 });
+const cache = await NearCache.open(localName, remote, { ttl: 60_000, lease: 400 });
+if (command === "lead") {
+  // `lead <url> <remote> <local>`: holds the machine's lease until it is killed.
+  say({ ready: true, leader: cache.stats().leader });
+  await new Promise(() => setInterval(() => {}, 1_000));
+}
 try {
   say({ ready: true, leader: cache.stats().leader });
   let seen = -1;

@@ -284,3 +284,42 @@ redisTest(
       }
     }),
 );
+
+redisTest(
+  "NearCache: when the leader process is killed, another takes over within a lease and drops the copies",
+  async (server) => {
+    const remoteName = uniqueName("near-remote");
+    const local = uniqueName("near-failover");
+    const remote = await RedisStore.connect(server.url, remoteName);
+    const leader = start("bun", "_near_child.ts", ["lead", server.url, remoteName, local]);
+    try {
+      const ready = JSON.parse(await leader.waitForLine((line) => line.includes("ready")));
+      assert.equal(ready.leader, true);
+      const cache = await NearCache.open(local, remote, { lease: 400 });
+      try {
+        assert.equal(cache.stats().leader, false);
+        await remote.write("a", 1);
+        await sleep(50);
+        assert.equal(await cache.get("a"), 1);
+        assert.equal(cache.peek("a"), 1, "the other process's lease covers this one's copies");
+        leader.kill("SIGKILL");
+        await leader.exited;
+        const took = await eventually(() => cache.stats().leader, 3_000, "take-over");
+        console.log(`took over ${took} ms after the leader was killed (lease 400 ms)`);
+        assert.equal(cache.peek("a"), undefined, "the new leader dropped the copies");
+        await writeSettled(cache, remote, "a", 2);
+        assert.equal(await cache.get("a"), 2);
+        assert.equal(cache.peek("a"), 2);
+      } finally {
+        cache.close();
+      }
+    } finally {
+      leader.kill();
+      await remote.purge().catch(() => {});
+      await remote.close();
+      Memalloc.unlink(local);
+      Memalloc.unlink(`${local}.near`);
+    }
+  },
+  { timeout: 60_000 },
+);
