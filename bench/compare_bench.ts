@@ -1374,6 +1374,20 @@ const checks: TargetCheck[] = [];
       `${(r.value ?? 0).toFixed(2)}× (${r.s === "write-100" ? "new names" : "overwrites"})`
     ).join(", "),
   });
+  const nearRatios = (["read-bytes", "read-string"] as const).map((s) => {
+    const plain = ops(s, "Redis/node-redis");
+    const near = ops(s, "NearCache");
+    return { s, value: plain && near ? near / plain : undefined };
+  });
+  checks.push({
+    goal: "NearCache hits >= 50× a Redis round trip (node-redis GET, awaited)",
+    met: nearRatios.some((r) => r.value === undefined)
+      ? null
+      : nearRatios.every((r) => r.value! >= 50),
+    figures: nearRatios.map((r) =>
+      `${ratio(r.value ?? 0)} (${r.s === "read-bytes" ? "bytes" : "string"})`
+    ).join(", "),
+  });
   const lmdbRatios = (["read-bytes", "read-string"] as const).map((s) => {
     const mine = ops(s, "memalloc");
     const theirs = ops(s, "lmdb-js");
