@@ -4,6 +4,7 @@ import { createClient } from "redis";
 import { encodeValue } from "../allocator/codec.ts";
 import { Memalloc, MemallocError } from "../mod.ts";
 import { RedisStore } from "../redis/store.ts";
+import { test } from "./_harness.ts";
 import { type RedisServer, redisTest, startRedisServer } from "./_redis.ts";
 import { run, RUNTIMES, uniqueName } from "./_spawn.ts";
 import { sampleValues } from "./_values.ts";
@@ -520,3 +521,20 @@ redisTest(
 function startAgain(port: number): Promise<RedisServer> {
   return startRedisServer({ port });
 }
+
+test("RedisStore.connect to no server fails with ERR_MEMALLOC_REMOTE within connectTimeout", async () => {
+  const started = Date.now();
+  await assert.rejects(
+    RedisStore.connect("redis://user:secret@127.0.0.1:1", uniqueName("redis-none"), {
+      connectTimeout: 300,
+    }),
+    (error: unknown) => {
+      assert.ok(error instanceof MemallocError);
+      assert.equal(error.code, "ERR_MEMALLOC_REMOTE");
+      assert.match(error.message, /Cannot connect to redis:\/\/127\.0\.0\.1:1 for store/);
+      assert.ok(!error.message.includes("secret"), "no password in the message");
+      return true;
+    },
+  );
+  assert.ok(Date.now() - started < 3_000);
+});
