@@ -249,6 +249,8 @@ export class RedisStore {
   readonly url: string;
 
   #client: Client | null;
+  /** Whether close() closes the client: false for one the caller passed in. */
+  readonly #owned: boolean;
   #subscriber: Promise<Client> | null = null;
   #subscriberClient: Client | null = null;
   readonly #listeners = new Set<(name: string | null) => void>();
@@ -263,8 +265,10 @@ export class RedisStore {
     url: string,
     name: string,
     settings: { maxMemory: number; autoclean: number; ttl: number },
+    owned: boolean,
   ) {
     this.#client = client;
+    this.#owned = owned;
     this.url = url;
     this.name = name;
     this.maxMemory = settings.maxMemory;
@@ -280,7 +284,10 @@ export class RedisStore {
    * Connects to a server and opens the store called `name` there, creating its settings when
    * it does not exist (an existing store keeps its `maxMemory` and `autoclean`).
    *
-   * @param url The server: `redis://[user:password@]host:port[/db]` or `rediss://...`.
+   * @param url The server: `redis://[user:password@]host:port[/db]` or `rediss://...`; or a
+   * connected node-redis client (`createClient()`), which the store then shares and does not
+   * close. The store's own client rejects calls at once while it reconnects; a client given
+   * queues them unless it was made with `disableOfflineQueue: true`.
    * @param name Store name: 1 to 200 UTF-8 bytes, without `{` or `}`.
    * @param options `maxMemory`, `autoclean`, the handle's `ttl`, and `connectTimeout`.
    * @returns The open store; close it with {@linkcode RedisStore.close} or `await using`.
@@ -301,11 +308,15 @@ export class RedisStore {
    * ```
    */
   static async connect(
-    url: string,
+    url: string | RedisClientLike,
     name: string,
     options?: RedisStoreOptions,
   ): Promise<RedisStore> {
-    if (typeof url !== "string") throw new TypeError(`url must be a string, got ${describe(url)}`);
+    if (typeof url !== "string" && !isClient(url)) {
+      throw new TypeError(
+        `connect() takes a redis:// URL or a connected node-redis client, got ${describe(url)}`,
+      );
+    }
     checkStoreName(name);
     const {
       maxMemory = DEFAULT_MAX_MEMORY,
@@ -313,52 +324,34 @@ export class RedisStore {
       ttl = 0,
       connectTimeout = 5_000,
     } = checkStoreOptions(options);
-    const shown = redact(url);
-    let lastError: unknown;
-    const client = createClient({
-      url,
-      disableOfflineQueue: true,
-      disableClientInfo: true,
-      commandOptions: { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } },
-      socket: {
-        connectTimeout,
-        reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2_000),
-      },
-    }) as unknown as Client;
-    client.on("error", (error) => lastError = error);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        client.connect(),
-        new Promise((_, reject) => {
-          timer = setTimeout(
-            () => reject(lastError ?? new Error(`no answer in ${connectTimeout} ms`)),
-            connectTimeout,
-          );
-        }),
-      ]);
-    } catch (error) {
-      client.destroy();
-      throw new MemallocError(
-        `Cannot connect to ${shown} for store "${name}": ${message(lastError ?? error)}`,
-        { code: "ERR_MEMALLOC_REMOTE", store: name, cause: lastError ?? error },
-      );
-    } finally {
-      clearTimeout(timer);
+    let client: Client;
+    let shown: string;
+    const owned = typeof url === "string";
+    if (typeof url !== "string") {
+      shown = redact(url.options?.url ?? "redis://(the client given)");
+      if (!url.isReady) {
+        throw new MemallocError(
+          `Cannot open store "${name}": the client given is not connected; await its connect() first`,
+          { code: "ERR_MEMALLOC_REMOTE", store: name },
+        );
+      }
+      // The same connection, with bulk replies as Buffers (values are bytes).
+      client = url.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }) as unknown as Client;
+    } else {
+      shown = redact(url);
+      client = await connectClient(url, name, shown, connectTimeout);
     }
-    const store = new RedisStore(client, shown, name, { maxMemory, autoclean, ttl });
-    const settings = await store.#run<Buffer[]>("connect", SCRIPTS.init, []).catch(
+    const settings = { maxMemory, autoclean, ttl };
+    const store = new RedisStore(client, shown, name, settings, owned);
+    const stored = await store.#run<Buffer[]>("connect", SCRIPTS.init, []).catch(
       async (error) => {
         await store.close();
         throw error;
       },
     );
-    const real = new RedisStore(client, shown, name, {
-      maxMemory: Number(settings[0]),
-      autoclean: Number(settings[1]),
-      ttl,
-    });
-    return real;
+    settings.maxMemory = Number(stored[0]);
+    settings.autoclean = Number(stored[1]);
+    return new RedisStore(client, shown, name, settings, owned);
   }
 
   #open(verb: string): Client {
@@ -1257,7 +1250,7 @@ export class RedisStore {
     this.#subscriber = null;
     this.#subscriberClient = null;
     await Promise.all([
-      closeClient(client),
+      this.#owned ? closeClient(client) : undefined,
       subscriber?.then(closeClient, () => {}),
     ]);
   }
@@ -1266,6 +1259,72 @@ export class RedisStore {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * A node-redis client that {@linkcode RedisStore.connect} can use instead of a URL: what
+ * `createClient()` returns, connected.
+ */
+export interface RedisClientLike {
+  /** Whether it is connected. */
+  readonly isReady: boolean;
+  /** Its options, for messages (the URL, without credentials). */
+  readonly options?: { url?: string } | undefined;
+  /** node-redis' proxy of the client with other reply types. */
+  withTypeMapping(mapping: Record<number, unknown>): unknown;
+  /** Sends a command. */
+  sendCommand(args: ReadonlyArray<string | Uint8Array>): Promise<unknown>;
+  /** A new client with the same options. */
+  duplicate(): unknown;
+}
+
+function isClient(value: unknown): value is RedisClientLike {
+  const client = value as RedisClientLike;
+  return typeof value === "object" && value !== null &&
+    typeof client.withTypeMapping === "function" && typeof client.sendCommand === "function" &&
+    typeof client.duplicate === "function";
+}
+
+/** A node-redis client of the store's own: connected, or a MemallocError. */
+async function connectClient(
+  url: string,
+  name: string,
+  shown: string,
+  connectTimeout: number,
+): Promise<Client> {
+  let lastError: unknown;
+  const client = createClient({
+    url,
+    disableOfflineQueue: true,
+    disableClientInfo: true,
+    commandOptions: { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } },
+    socket: {
+      connectTimeout,
+      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2_000),
+    },
+  }) as unknown as Client;
+  client.on("error", (error) => lastError = error);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      client.connect(),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(lastError ?? new Error(`no answer in ${connectTimeout} ms`)),
+          connectTimeout,
+        );
+      }),
+    ]);
+  } catch (error) {
+    client.destroy();
+    throw new MemallocError(
+      `Cannot connect to ${shown} for store "${name}": ${message(lastError ?? error)}`,
+      { code: "ERR_MEMALLOC_REMOTE", store: name, cause: lastError ?? error },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+  return client;
 }
 
 async function closeClient(client: Client): Promise<void> {

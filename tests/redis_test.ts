@@ -538,3 +538,32 @@ test("RedisStore.connect to no server fails with ERR_MEMALLOC_REMOTE within conn
   );
   assert.ok(Date.now() - started < 3_000);
 });
+
+redisTest(
+  "RedisStore.connect takes a connected node-redis client, shares it and leaves it open",
+  async (server) => {
+    const raw = await rawClient(server);
+    const name = uniqueName("redis-client");
+    try {
+      const store = await RedisStore.connect(raw as never, name, { maxMemory: 1 << 20 });
+      await store.write("bytes", new Uint8Array([0, 255, 7]));
+      assert.deepEqual(await store.read("bytes"), new Uint8Array([0, 255, 7]));
+      assert.equal(await store.increment("n", 2), 2);
+      const seen: Array<string | null> = [];
+      const stop = await store.subscribe((changed) => seen.push(changed));
+      await store.write("x", 1);
+      const deadline = Date.now() + 2_000;
+      while (!seen.includes("x") && Date.now() < deadline) await sleep(5);
+      assert.ok(seen.includes("x"), JSON.stringify(seen));
+      stop();
+      await store.purge();
+      await store.close();
+      assert.equal(await raw.ping(), "PONG", "the client given stays open");
+      await assert.rejects(store.read("bytes"), { code: "ERR_MEMALLOC_CLOSED" });
+    } finally {
+      await raw.close();
+    }
+    await assert.rejects(RedisStore.connect(raw as never, name), { code: "ERR_MEMALLOC_REMOTE" });
+    await assert.rejects(RedisStore.connect({} as never, name), TypeError);
+  },
+);
