@@ -19,7 +19,9 @@ export type MemallocErrorCode =
   | "ERR_MEMALLOC_REENTRANT"
   | "ERR_MEMALLOC_RUNTIME"
   | "ERR_MEMALLOC_PLATFORM"
-  | "ERR_MEMALLOC_NOT_FOUND";
+  | "ERR_MEMALLOC_NOT_FOUND"
+  | "ERR_MEMALLOC_REMOTE"
+  | "ERR_MEMALLOC_CONFLICT";
 
 /** What a {@linkcode MemallocError} carries besides its message. */
 export interface MemallocErrorOptions {

@@ -10,6 +10,7 @@ import {
   KIND_BYTES,
   KIND_CBOR,
   KIND_JSON,
+  KIND_NAMES,
   KIND_NUMBER,
   KIND_STRING,
 } from "./allocator/codec.ts";
@@ -107,13 +108,6 @@ export interface MemallocEntryInfo {
 const PLAIN_SEQ_LOADS = runtime === "bun" &&
   (globalThis as { process?: { arch?: string } }).process?.arch === "x64";
 
-const KIND_NAMES: Record<number, MemallocEntryInfo["kind"]> = {
-  [KIND_STRING]: "string",
-  [KIND_BYTES]: "bytes",
-  [KIND_CBOR]: "cbor",
-  [KIND_JSON]: "json",
-  [KIND_NUMBER]: "number",
-};
 /** One entry as {@linkcode Memalloc.list} yields it: its name and its metadata. */
 export interface MemallocListedEntry extends MemallocEntryInfo {
   /** The entry's name. */

@@ -200,7 +200,11 @@ export function checkVersionOption(
   allowNull: boolean,
 ): number | null | undefined {
   checkOptionKeys(options, verb, keys);
-  const version: unknown = options.ifVersion;
+  return checkVersion(options.ifVersion, allowNull);
+}
+
+/** An `ifVersion`, checked: a version, `null` (where `allowNull`), or absent. */
+export function checkVersion(version: unknown, allowNull: boolean): number | null | undefined {
   if (version === undefined || (version === null && allowNull)) return version;
   if (typeof version !== "number") {
     throw new TypeError(
@@ -242,9 +246,15 @@ export function checkListOptions(
   options: MemallocListOptions | undefined,
   verb: string,
 ): { prefix: Uint8Array; limit: number } {
-  if (options === undefined) return { prefix: new Uint8Array(0), limit: Infinity };
+  const { prefix, limit } = checkListText(options, verb);
+  return { prefix: prefix === "" ? new Uint8Array(0) : prefixEncoder.encode(prefix), limit };
+}
+
+/** The prefix and limit of keys()/entries()/list() options, checked, the prefix as a string. */
+export function checkListText(options: unknown, verb: string): { prefix: string; limit: number } {
+  if (options === undefined) return { prefix: "", limit: Infinity };
   checkOptionKeys(options, verb, LIST_OPTION_KEYS);
-  const { prefix = "", limit = Infinity } = options;
+  const { prefix = "", limit = Infinity } = options as MemallocListOptions;
   if (typeof prefix !== "string") {
     throw new TypeError(`The prefix of ${verb}() must be a string, got ${describe(prefix)}`);
   }
@@ -257,7 +267,7 @@ export function checkListOptions(
   if (!(limit >= 0) || (limit !== Infinity && !Number.isInteger(limit))) {
     throw new RangeError(`The limit of ${verb}() must be a whole number from 0 up, got ${limit}`);
   }
-  return { prefix: prefixEncoder.encode(prefix), limit };
+  return { prefix, limit };
 }
 
 /**

@@ -151,6 +151,27 @@ export const KIND_NUMBER = 4;
  */
 export const KIND_JSON = 5;
 
+/** The name of each kind, as `info()` and the command report it. */
+export type KindName = "string" | "bytes" | "number" | "json" | "cbor";
+
+/**
+ * The names of the kinds, by kind.
+ *
+ * @example Name a stored value's kind
+ * ```ts
+ * import { encodeValue, KIND_NAMES } from "./codec.ts";
+ *
+ * console.log(KIND_NAMES[encodeValue({ a: 1 }).kind]); // json
+ * ```
+ */
+export const KIND_NAMES: Readonly<Record<number, KindName>> = {
+  [KIND_STRING]: "string",
+  [KIND_BYTES]: "bytes",
+  [KIND_CBOR]: "cbor",
+  [KIND_JSON]: "json",
+  [KIND_NUMBER]: "number",
+};
+
 /**
  * The deepest nesting {@linkcode encodeValue} accepts: a value inside more objects (arrays,
  * plain objects, Maps, Sets, dates, typed arrays...) than this is refused with a `RangeError`.

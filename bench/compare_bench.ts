@@ -1176,6 +1176,10 @@ try {
   for (const peer of peers.async) {
     const short = peer.name === "Deno KV"
       ? "Deno KV"
+      : peer.name.startsWith("RedisStore")
+      ? "RedisStore"
+      : peer.name.startsWith("NearCache")
+      ? "NearCache"
       : peer.name.includes("Bun")
       ? "Redis/Bun"
       : "Redis/node-redis";
@@ -1407,7 +1411,7 @@ const checks: TargetCheck[] = [];
     met: insert === undefined || over === undefined ? null : insert >= 2e6 && over >= 2e6,
     figures: `${integer(insert ?? 0)}/s new names, ${integer(over ?? 0)}/s overwrites (100 B)`,
   });
-  const redis = columns.filter((c) => c.startsWith("Redis") && !c.endsWith("pipelined"));
+  const redis = columns.filter((c) => c.startsWith("Redis/") && !c.endsWith("pipelined"));
   const redisRatios = redis.flatMap((c) =>
     (["read-bytes", "read-string"] as const).map((s) => {
       const mine = ops(s, "memalloc");
@@ -1425,6 +1429,35 @@ const checks: TargetCheck[] = [];
       : redisRatios.map((r) =>
         `${ratio(r.value ?? 0)} ${r.c} (${r.s === "read-bytes" ? "bytes" : "string"})`
       ).join(", "),
+  });
+  // RedisStore's bookkeeping (write order, size, version, eviction) against a plain SET.
+  const storeRatios = (["write-100", "overwrite"] as const).map((s) => {
+    const plain = ops(s, "Redis/node-redis");
+    const store = ops(s, "RedisStore");
+    return { s, value: plain && store ? plain / store : undefined };
+  });
+  checks.push({
+    goal: "RedisStore writes within 1.5× the time of a plain SET (node-redis, awaited)",
+    met: storeRatios.some((r) => r.value === undefined)
+      ? null
+      : storeRatios.every((r) => r.value! <= 1.5),
+    figures: storeRatios.map((r) =>
+      `${(r.value ?? 0).toFixed(2)}× (${r.s === "write-100" ? "new names" : "overwrites"})`
+    ).join(", "),
+  });
+  const nearRatios = (["read-bytes", "read-string"] as const).map((s) => {
+    const plain = ops(s, "Redis/node-redis");
+    const near = ops(s, "NearCache");
+    return { s, value: plain && near ? near / plain : undefined };
+  });
+  checks.push({
+    goal: "NearCache hits >= 50× a Redis round trip (node-redis GET, awaited)",
+    met: nearRatios.some((r) => r.value === undefined)
+      ? null
+      : nearRatios.every((r) => r.value! >= 50),
+    figures: nearRatios.map((r) =>
+      `${ratio(r.value ?? 0)} (${r.s === "read-bytes" ? "bytes" : "string"})`
+    ).join(", "),
   });
   const lmdbRatios = (["read-bytes", "read-string"] as const).map((s) => {
     const mine = ops(s, "memalloc");

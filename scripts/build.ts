@@ -4,6 +4,9 @@
  * - `dist/mod.js`: `mod.ts` and everything it imports, bundled by esbuild into one ES module
  *   (ES2022, so that even a Node.js too old for `node:ffi` loads it and gets memalloc's error),
  *   with `dist/mod.js.map`. cbor-x stays an import: it is a dependency, never a bundled copy.
+ * - `dist/redis.js`: `redis/mod.ts` (`memalloc/redis`), built with mod.js so that the modules
+ *   both use are one chunk in `dist/chunks/`. `redis` (node-redis), an optional peer
+ *   dependency, stays an import: only this entry point loads it.
  * - `dist/cli.js`: the `memalloc` command (`cli/main.ts`, package.json's `bin`), with a shebang
  *   that runs it under Node with `node:ffi`. It imports the library from `./mod.js` rather than
  *   bundling a second copy, so `MemallocError` is one class and the package ships one library
@@ -33,15 +36,19 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const dist = `${root}dist/`;
 
 rmSync(dist, { recursive: true, force: true });
+// The library and its Redis entry point in one build, so that what they share (MemallocError,
+// the codec) is one module in a chunk of its own, not a copy in each: `instanceof` holds across.
 const result = await esbuild.build({
   absWorkingDir: root,
-  entryPoints: ["mod.ts"],
-  outfile: "dist/mod.js",
+  entryPoints: { mod: "mod.ts", redis: "redis/mod.ts" },
+  outdir: "dist",
+  splitting: true,
+  chunkNames: "chunks/[name]-[hash]",
   bundle: true,
   format: "esm",
   platform: "neutral",
   target: "es2022",
-  external: ["cbor-x", "cbor-x/*"],
+  external: ["cbor-x", "cbor-x/*", "redis", "node:*"],
   sourcemap: true,
   sourcesContent: true,
   legalComments: "inline",

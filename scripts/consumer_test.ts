@@ -18,6 +18,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   realpathSync,
   rmSync,
@@ -28,6 +29,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Memalloc } from "../mod.ts";
+import { startRedisServer } from "../bench/peers/redis.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = (name: string) =>
@@ -63,6 +65,20 @@ function sh(command: string[], cwd: string, env: Record<string, string> = {}): s
 function check(name: string, body: () => void): void {
   try {
     body();
+    passed++;
+    console.log(`ok   ${name}`);
+  } catch (error) {
+    failed++;
+    console.log(
+      `FAIL ${name}\n     ${String((error as Error).message).replaceAll("\n", "\n     ")}`,
+    );
+  }
+}
+
+/** {@linkcode check} for a body that awaits. */
+async function checkAsync(name: string, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
     passed++;
     console.log(`ok   ${name}`);
   } catch (error) {
@@ -121,11 +137,15 @@ console.log(JSON.stringify(store.read("from-node")));
 store.close();
 `;
   const typed = `import { Memalloc, MemallocError, type MemallocStats } from "memalloc";
+import { NearCache, RedisStore, type RedisStoreStats } from "memalloc/redis";
 const store: Memalloc = Memalloc.open("typed", { maxMemory: 1 << 20, autoclean: 0.8 });
 const stats: MemallocStats = store.stats();
 const entries: number = stats.entries;
 const error: MemallocError | undefined = undefined;
-export { entries, error };
+const remote: Promise<RedisStore> = RedisStore.connect("redis://127.0.0.1:6379", "typed");
+const remoteStats: Promise<RedisStoreStats> = remote.then((store) => store.stats());
+const near: Promise<NearCache> = remote.then((store) => NearCache.open("typed-near", store));
+export { entries, error, near, remoteStats };
 `;
 
   const bunApp = join(work, "bun-app");
@@ -175,8 +195,16 @@ export { entries, error };
       if (existsSync(join(nodeApp, "node_modules/memalloc/node_modules/cbor-x"))) {
         throw new Error("cbor-x was nested instead of shared");
       }
-      const bundled = readFileSync(join(nodeApp, "node_modules/memalloc/dist/mod.js"), "utf8");
+      // mod.js and the chunks it shares with redis.js.
+      const dist = join(nodeApp, "node_modules/memalloc/dist");
+      const bundled = [
+        "mod.js",
+        ...readdirSync(join(dist, "chunks")).filter((f) => f.endsWith(".js")).map((f) =>
+          `chunks/${f}`
+        ),
+      ].map((file) => readFileSync(join(dist, file), "utf8")).join("\n");
       if (!bundled.includes('from "cbor-x/decode"')) throw new Error("cbor-x is not an import");
+      if (bundled.includes('from "redis"')) throw new Error("memalloc itself imports redis");
     },
   );
   check("the seed example prints Foobar123 in the Bun project", () => {
@@ -198,6 +226,57 @@ export { entries, error };
   check("the package's types check in a nodenext TypeScript project", () => {
     sh([bin("tsc"), "-p", "tsconfig.json"], nodeApp);
   });
+  check("memalloc/redis without its optional peer redis names the missing package", () => {
+    const result = spawnSync(
+      node,
+      ["--input-type=module", "-e", 'await import("memalloc/redis")'],
+      {
+        cwd: nodeApp,
+        encoding: "utf8",
+      },
+    );
+    if (result.status === 0) throw new Error("memalloc/redis loaded without redis");
+    if (!/ERR_MODULE_NOT_FOUND/.test(result.stderr) || !/'redis'/.test(result.stderr)) {
+      throw new Error(`unexpected error:\n${result.stderr}`);
+    }
+  });
+  const redisServer = spawnSync("redis-server", ["--version"]).status === 0;
+  if (redisServer) {
+    await checkAsync(
+      "with redis installed, memalloc/redis runs a RedisStore and a NearCache in Node and Bun",
+      async () => {
+        sh(
+          ["npm", "install", "--no-audit", "--no-fund", "--prefer-offline", "redis@6.3.1"],
+          nodeApp,
+        );
+        const script = `import { NearCache, RedisStore } from "memalloc/redis";
+import { MemallocError } from "memalloc";
+const store = await RedisStore.connect(process.argv[2], "consumer");
+await store.write("greeting", "Foobar");
+await store.write("greeting", (await store.read("greeting")) + "123");
+const cache = await NearCache.open(process.argv[3], store);
+await cache.get("greeting");
+console.log(cache.peek("greeting") ?? await cache.get("greeting"));
+cache.close();
+await store.purge();
+await store.close();
+await store.read("x").catch((e) => console.log(e instanceof MemallocError, e.code));
+`;
+        writeFileSync(join(nodeApp, "remote.mjs"), script);
+        const server = await startRedisServer();
+        try {
+          for (const runtime of [[node, ...NODE_FLAGS], [bun]]) {
+            const near = store(`near-${runtime.length}`);
+            stores.push(`${near}.near`);
+            const out = sh([...runtime, "remote.mjs", server.url, near], nodeApp).trim();
+            expect(out, "Foobar123\ntrue ERR_MEMALLOC_CLOSED", runtime[0]!);
+          }
+        } finally {
+          await server.stop();
+        }
+      },
+    );
+  } else console.log("skip a RedisStore in the package: redis-server not installed");
   // The package's bin, `memalloc`, as npx and bunx run it. Its shebang runs `node` from PATH
   // with --experimental-ffi: put this Node 26 first there, as a user's PATH would have it.
   const node26 = { PATH: `${dirname(realpathSync(node))}:${Deno.env.get("PATH") ?? ""}` };

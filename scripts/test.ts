@@ -59,16 +59,15 @@ const bunCounts = (output: string) => {
 
 const testFiles = readdirSync(`${root}tests`).filter((f) => f.endsWith("_test.ts")).sort()
   .filter((f) => args.length === 0 || args.some((a) => f.includes(a)));
-const sources = ["mod.ts", "memalloc.ts", "errors.ts", "ffi/", "allocator/", "cli/"].filter((p) =>
-  existsSync(root + p)
-);
+const sources = ["mod.ts", "memalloc.ts", "errors.ts", "ffi/", "allocator/", "cli/", "redis/"]
+  .filter((p) => existsSync(root + p));
 
 const steps: Step[] = [];
 if (!testsOnly) {
   steps.push({ name: "format", command: [deno, "fmt", "--check"] });
   steps.push({ name: "lint", command: [deno, "lint"] });
   // JSDoc on every export of the public API, and no private type in it.
-  steps.push({ name: "doc lint", command: [deno, "doc", "--lint", "mod.ts"] });
+  steps.push({ name: "doc lint", command: [deno, "doc", "--lint", "mod.ts", "redis/mod.ts"] });
   steps.push({
     name: "type check",
     command: [deno, "check", ...sources, "demo.ts", "tests/", "bench/", "scripts/", "stress/"],

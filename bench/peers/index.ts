@@ -19,6 +19,8 @@ import { openDenoKvPeer } from "./denokv.ts";
 import { openLmdbPeer } from "./lmdb.ts";
 import { openMapPeer } from "./map.ts";
 import { openRedisPeer, type RedisClientKind } from "./redis.ts";
+import { openRedisStorePeer } from "./redis_store.ts";
+import { openNearCachePeer } from "./near_cache.ts";
 import { openSqlitePeer } from "./sqlite.ts";
 import type { AsyncPeer, Peer } from "./types.ts";
 
@@ -27,10 +29,19 @@ export { openDenoKvPeer } from "./denokv.ts";
 export { openLmdbPeer } from "./lmdb.ts";
 export { openMapPeer } from "./map.ts";
 export { openRedisPeer, type RedisClientKind, startRedisServer } from "./redis.ts";
+export { openRedisStorePeer } from "./redis_store.ts";
+export { openNearCachePeer } from "./near_cache.ts";
 export { openSqlitePeer } from "./sqlite.ts";
 
 /** The peers {@linkcode openPeers} can open. */
-export type PeerKind = "map" | "lmdb" | "sqlite" | "redis" | "denokv";
+export type PeerKind =
+  | "map"
+  | "lmdb"
+  | "sqlite"
+  | "redis"
+  | "redis-store"
+  | "near-cache"
+  | "denokv";
 
 /** Options of {@linkcode openPeers}. */
 export interface OpenPeersOptions {
@@ -53,7 +64,7 @@ export interface SkippedPeer {
 export interface PeerSet {
   /** Synchronous peers, in the order Map, lmdb-js, SQLite. */
   readonly sync: Peer[];
-  /** Asynchronous peers (Redis, one per client library; Deno KV under Deno). */
+  /** Asynchronous peers (Redis, one per client library; memalloc's RedisStore; Deno KV under Deno). */
   readonly async: AsyncPeer[];
   /** Peers that are not available here, with the reason, to print with the results. */
   readonly skipped: SkippedPeer[];
@@ -100,6 +111,15 @@ export async function openPeers(options: OpenPeersOptions = {}): Promise<PeerSet
         const peer = await openRedisPeer({ client, onUnavailable });
         if (peer) async.push(peer);
       }
+    }
+    // After the plain Redis peers, which the memory figures take as "Redis".
+    if (wanted("redis-store")) {
+      const peer = await openRedisStorePeer({ onUnavailable });
+      if (peer) async.push(peer);
+    }
+    if (wanted("near-cache")) {
+      const peer = await openNearCachePeer({ onUnavailable });
+      if (peer) async.push(peer);
     }
     if (wanted("denokv") && runtime === "deno") {
       const peer = await openDenoKvPeer({ onUnavailable });

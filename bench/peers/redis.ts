@@ -40,6 +40,8 @@ export interface RedisServer {
   readonly port: number;
   /** The server's version, e.g. `"7.0.15"`. */
   readonly version: string;
+  /** The server's process id (tests kill it to cut every connection at once). */
+  readonly pid: number;
   /** Stops the server (SIGTERM, then SIGKILL after 5 s) and removes its directory; safe twice. */
   stop(): Promise<void>;
 }
@@ -113,6 +115,8 @@ function exited(child: ChildProcess, ms: number): Promise<boolean> {
  * directory a scratch directory on /dev/shm) and waits until it answers. The server is
  * also killed if this process exits without stopping it.
  *
+ * @param options `port`: the port to listen on (a server restarted where clients expect it);
+ * default: a free one.
  * @returns The running server.
  * @throws {Error} When redis-server is not installed (`redis-server not installed: run
  * bench/install_redis.sh`) or does not come up within 10 s.
@@ -126,14 +130,14 @@ function exited(child: ChildProcess, ms: number): Promise<boolean> {
  * await server.stop();
  * ```
  */
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(options: { port?: number } = {}): Promise<RedisServer> {
   const version = redisServerVersion();
   if (version === undefined) throw new Error(notInstalled);
   const dir = makeScratchDir("redis");
   let lastOutput = "";
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const port = await freePort();
+      const port = options.port ?? await freePort();
       // deno-fmt-ignore
       const args = [
         "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -160,6 +164,7 @@ export async function startRedisServer(): Promise<RedisServer> {
           url: `redis://127.0.0.1:${port}`,
           port,
           version,
+          pid: child.pid!,
           async stop() {
             if (stopped) return;
             stopped = true;
