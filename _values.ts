@@ -15,7 +15,12 @@ import {
 } from "./allocator/codec.ts";
 import { runtime } from "./ffi/runtime.ts";
 
-export const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+
+/** UTF-8 bytes of private memory (never the segment's: see {@linkcode readText}) as text. */
+export function decodeUtf8(bytes: Uint8Array): string {
+  return utf8.decode(bytes);
+}
 
 /**
  * Private bytes that strings are copied into before decoding. Never decode segment memory in

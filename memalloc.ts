@@ -60,7 +60,7 @@ import {
   WATCH_OPTION_KEYS,
   WRITE_OPTION_KEYS,
 } from "./options.ts";
-import { Cbor, lastJsonReadKind, readJsonText, readValue, utf8 } from "./_values.ts";
+import { Cbor, decodeUtf8, lastJsonReadKind, readJsonText, readValue } from "./_values.ts";
 
 // cbor-x's native string extractor makes CBOR decodes 1.5-2x faster (a 1 KiB object: 4.6 ->
 // 3.0 us on Deno, 8.3 -> 3.8 us on Bun). Its loader reads environment variables and files, so
@@ -530,7 +530,7 @@ export class Memalloc {
     const names = new Set<string>();
     for (const entry of store.scan(prefix, false)) {
       if (names.size >= limit) break;
-      const key = utf8.decode(entry.name);
+      const key = decodeUtf8(entry.name);
       names.delete(key); // written again during the walk: listed at its newest place
       names.add(key);
     }
@@ -579,7 +579,7 @@ export class Memalloc {
     let count = 0;
     for (const entry of scan) {
       if (count++ >= limit) return;
-      const key = utf8.decode(entry.name);
+      const key = decodeUtf8(entry.name);
       yield [key, this.#decode<T>(key, entry.kind, entry.value!)];
     }
   }
@@ -627,7 +627,7 @@ export class Memalloc {
     for (const entry of scan) {
       if (count++ >= limit) return;
       yield {
-        name: utf8.decode(entry.name),
+        name: decodeUtf8(entry.name),
         kind: KIND_NAMES[entry.kind] ?? "cbor",
         size: entry.size,
         created: entry.created,
@@ -876,7 +876,7 @@ export class Memalloc {
     if (value instanceof Cbor) {
       // CBOR: what JSON cannot hold, or any object in a store older than JSON text.
       const encoded = encodeValue(this.#decode(name, value.kind, value.bytes), Infinity, true);
-      if (encoded.kind === KIND_JSON) return utf8.decode(encoded.bytes);
+      if (encoded.kind === KIND_JSON) return decodeUtf8(encoded.bytes);
     }
     const what = kind === KIND_BYTES
       ? "bytes"

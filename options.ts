@@ -90,7 +90,7 @@ export interface MemallocReadOptions {
   frozen?: boolean;
 }
 
-export const OPTION_KEYS = new Set([
+const OPTION_KEYS = new Set([
   "maxMemory",
   "autoclean",
   "mode",
@@ -144,7 +144,7 @@ export interface MemallocIncrementOptions {
 export const WRITE_OPTION_KEYS = new Set(["ifVersion", "ttl"]);
 export const DELETE_OPTION_KEYS = new Set(["ifVersion"]);
 export const INCREMENT_OPTION_KEYS = new Set(["initial", "ttl"]);
-export const TTL_OPTION_KEYS = new Set(["ttl"]);
+const TTL_OPTION_KEYS = new Set(["ttl"]);
 
 /** Throws unless `ttl` is a time to live in ms: a finite number from 0 up; returns it. */
 export function checkTtl(ttl: unknown, verb: string): number {
@@ -238,8 +238,8 @@ export interface MemallocListOptions {
   limit?: number;
 }
 
-export const LIST_OPTION_KEYS = new Set(["prefix", "limit"]);
-export const prefixEncoder = new TextEncoder();
+const LIST_OPTION_KEYS = new Set(["prefix", "limit"]);
+const prefixEncoder = new TextEncoder();
 
 /** The prefix (as UTF-8) and limit of keys()/entries() options, checked. */
 export function checkListOptions(
@@ -290,7 +290,7 @@ export interface MemallocWatchOptions {
 }
 
 export const WATCH_OPTION_KEYS = new Set(["signal"]);
-export type CheckedOptions =
+type CheckedOptions =
   & Required<Pick<MemallocOptions, "maxMemory" | "autoclean" | "mode">>
   & Pick<MemallocOptions, "trust" | "lock" | "lockTimeout" | "create" | "ttl">
   & { decodeCache?: Required<DecodeCacheLimits> };

@@ -356,7 +356,7 @@ redisTest(
       assert.deepEqual(entries, [["session:1", "a"], ["session:2", { b: 2 }], ["session:3", 1]]);
       const listed = [];
       for await (const entry of store.list()) listed.push(entry);
-      assert.deepEqual(listed.map((entry) => entry.kind), ["string", "bytes", "cbor", "number"]);
+      assert.deepEqual(listed.map((entry) => entry.kind), ["string", "bytes", "json", "number"]);
       for (const { name, ...info } of listed) assert.deepEqual(info, await store.info(name));
       for (let i = 0; i < 700; i++) await store.write(`many:${i}`, i);
       const many = await store.keys({ prefix: "many:" });
