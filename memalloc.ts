@@ -8,7 +8,6 @@ import {
   decodeValue,
   encodeValue,
   KIND_BYTES,
-  KIND_CBOR,
   KIND_JSON,
   KIND_NAMES,
   KIND_NUMBER,
