@@ -779,7 +779,9 @@ export class Memalloc {
    * deletes, evicts or expires the entry, or purges the store, the next frozen read decodes the
    * new value: never stale, never torn. Strings and numbers are returned as they are; byte
    * values, and objects that hold typed arrays (which cannot be frozen), are decoded afresh on
-   * every read, as without `frozen`. Strings are cached too (they are immutable).
+   * every read, as without `frozen`. Strings are cached too (they are immutable). Frozen arrays
+   * leave the engines' fast `JSON.stringify` path (2 to 3 times slower on V8 and JavaScriptCore):
+   * to send a stored object on as JSON, {@linkcode Memalloc.readJson} hands out its stored text.
    *
    * @param name Entry name.
    * @param options `frozen`: return a shared, deeply frozen value from the decode cache.
