@@ -50,6 +50,12 @@ export interface NearCacheStats {
   invalidations: number;
   /** Whether this process is the machine's leader now. */
   leader: boolean;
+  /**
+   * Whether copies are served and kept: a leader (this process or another) listens to the
+   * store's changes. Between a leader's death and the next one's subscription it is `false`, and
+   * every read goes to the server.
+   */
+  watched: boolean;
   /** The local store's figures. */
   local: MemallocStats;
 }
@@ -485,6 +491,7 @@ export class NearCache {
       misses: this.#misses,
       invalidations: this.#control.read<number>(APPLIED) ?? 0,
       leader: this.#leader !== null,
+      watched: this.#watched(),
       local: this.#local.stats(),
     };
   }

@@ -307,6 +307,8 @@ redisTest(
         const took = await eventually(() => cache.stats().leader, 3_000, "take-over");
         console.log(`took over ${took} ms after the leader was killed (lease 400 ms)`);
         assert.equal(cache.peek("a"), undefined, "the new leader dropped the copies");
+        // The lease is taken before the subscription is made: copies are kept once it listens.
+        await eventually(() => cache.stats().watched, 3_000, "the new leader listening");
         await writeSettled(cache, remote, "a", 2);
         assert.equal(await cache.get("a"), 2);
         assert.equal(cache.peek("a"), 2);
