@@ -27,7 +27,7 @@ export const DEFAULT_DECODE_CACHE_ENTRIES = 10_000;
 export const DEFAULT_DECODE_CACHE_BYTES = 32 * 1024 * 1024;
 
 /** One cached value. */
-interface Cached {
+export interface Cached {
   version: number;
   value: unknown;
   size: number;
@@ -61,14 +61,18 @@ export class DecodeCache {
     return this.#bytes;
   }
 
+  /** What is cached for `name`: its version and value; mark it read with {@linkcode hit}. */
+  get(name: string): Cached | undefined {
+    return this.#map.get(name);
+  }
+
   /** The version cached for `name`, or -1 (no version is negative). */
   version(name: string): number {
     return this.#map.get(name)?.version ?? -1;
   }
 
-  /** The cached value of `name` (call after {@linkcode version} said it is current). */
-  hit(name: string): unknown {
-    const cached = this.#map.get(name)!;
+  /** `cached`'s value, marked read (so that the clock hand passes it once more). */
+  hit(cached: Cached): unknown {
     cached.used = true;
     return cached.value;
   }

@@ -42,6 +42,7 @@ import {
   checkOptions,
   checkTtl,
   checkVersionOption,
+  checkWatchSignal,
   DEFAULT_STORE,
   DELETE_OPTION_KEYS,
   INCREMENT_OPTION_KEYS,
@@ -54,9 +55,9 @@ import {
   type MemallocTtlOptions,
   type MemallocWatchOptions,
   type MemallocWriteOptions,
+  pause,
   READ_OPTION_KEYS,
   ttlOption,
-  WATCH_OPTION_KEYS,
   WRITE_OPTION_KEYS,
 } from "./options.ts";
 import { Cbor, decodeUtf8, lastJsonReadKind, readJsonText, readValue } from "./_values.ts";
@@ -125,20 +126,6 @@ export interface MemallocWatchEntry<T = unknown> {
 
 /** How often a watch looks at the store's change count, in ms. */
 const WATCH_POLL_MS = 10;
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function pause(ms: number, signal: MemallocAbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
 
 /** The reader of `has`: an entry is there. */
 function present(): boolean {
@@ -677,21 +664,7 @@ export class Memalloc {
     }
     const list = [...names];
     for (const name of list) store.read(name, present); // validates every name now
-    let signal: MemallocAbortSignal | undefined;
-    if (options !== undefined) {
-      checkOptionKeys(options, "watch", WATCH_OPTION_KEYS);
-      signal = options.signal;
-      if (
-        signal !== undefined &&
-        (typeof signal !== "object" || signal === null || typeof signal.aborted !== "boolean" ||
-          typeof signal.addEventListener !== "function" ||
-          typeof signal.removeEventListener !== "function")
-      ) {
-        throw new TypeError(
-          `The signal of watch() must be an AbortSignal, got ${describe(signal)}`,
-        );
-      }
-    }
+    const signal = checkWatchSignal(options);
     return this.#watch<T>(store, list, signal);
   }
 
@@ -910,9 +883,10 @@ export class Memalloc {
   #readFrozen<T>(name: string): T | undefined {
     const store = this.#open();
     const cache = this.#frozen ??= new DecodeCache(this.#cacheLimits);
-    this.#wanted = cache.version(name);
+    const cached = cache.get(name);
+    this.#wanted = cached === undefined ? -1 : cached.version;
     const value = store.read(name, this.#frozenReader);
-    if (value === CACHED) return cache.hit(name) as T;
+    if (value === CACHED) return cache.hit(cached!) as T;
     if (value === undefined) {
       if (this.#wanted !== -1) cache.delete(name); // deleted, evicted, expired or purged
       return undefined;

@@ -289,7 +289,37 @@ export interface MemallocWatchOptions {
   signal?: MemallocAbortSignal;
 }
 
-export const WATCH_OPTION_KEYS = new Set(["signal"]);
+const WATCH_OPTION_KEYS = new Set(["signal"]);
+
+/** The signal of watch() options, checked: anything with `aborted` and the two listener calls. */
+export function checkWatchSignal(options: unknown): MemallocAbortSignal | undefined {
+  if (options === undefined) return undefined;
+  checkOptionKeys(options, "watch", WATCH_OPTION_KEYS);
+  const signal = (options as MemallocWatchOptions).signal;
+  if (
+    signal !== undefined &&
+    (typeof signal !== "object" || signal === null || typeof signal.aborted !== "boolean" ||
+      typeof signal.addEventListener !== "function" ||
+      typeof signal.removeEventListener !== "function")
+  ) {
+    throw new TypeError(`The signal of watch() must be an AbortSignal, got ${describe(signal)}`);
+  }
+  return signal;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export function pause(ms: number, signal: MemallocAbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
 type CheckedOptions =
   & Required<Pick<MemallocOptions, "maxMemory" | "autoclean" | "mode">>
   & Pick<MemallocOptions, "trust" | "lock" | "lockTimeout" | "create" | "ttl">

@@ -19,7 +19,6 @@
  * @module
  */
 import { type ChildProcess, spawn, type SpawnOptions, spawnSync } from "node:child_process";
-import { createServer } from "node:net";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Memalloc } from "../mod.ts";
@@ -27,7 +26,7 @@ import { printTable, runtimeVersion, writeResults } from "./_report.ts";
 import { session, sessionKey, SESSIONS } from "./_http_data.ts";
 import { benchStoreName } from "./peers/memalloc.ts";
 import { startRedisServer } from "./peers/redis.ts";
-import { errorMessage, makeScratchDir, removeScratchDir } from "./peers/types.ts";
+import { errorMessage, freePort, makeScratchDir, removeScratchDir } from "./peers/types.ts";
 import { runtime } from "../ffi/runtime.ts";
 import { NODE_FLAGS } from "../tests/_spawn.ts";
 
@@ -66,18 +65,6 @@ const wrk = spawnSync("wrk", ["--version"], { encoding: "utf8" });
 if (wrk.error !== undefined) {
   console.log("Skipping the HTTP benchmark: wrk is not installed (run bash bench/install_wrk.sh)");
   process.exit(0);
-}
-
-/** A TCP port that was free a moment ago on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }
 
 const bin = (name: string) => `${root}node_modules/.bin/${name}`;

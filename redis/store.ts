@@ -51,6 +51,16 @@ import {
   checkVersion,
   describe,
 } from "./_checks.ts";
+import {
+  checkWatchSignal,
+  DEFAULT_AUTOCLEAN,
+  DEFAULT_MAX_MEMORY,
+  DELETE_OPTION_KEYS,
+  INCREMENT_OPTION_KEYS,
+  pause,
+  ttlOption,
+  WRITE_OPTION_KEYS,
+} from "../options.ts";
 import * as scripts from "./_scripts.ts";
 import { HEADER_BYTES, HEADER_FORMAT } from "./_scripts.ts";
 
@@ -72,10 +82,6 @@ export type {
   MemallocWriteOptions,
 } from "../options.ts";
 
-/** Default size of a store: 50 MiB, as `Memalloc`'s. */
-const DEFAULT_MAX_MEMORY = 50 * 1024 * 1024;
-/** Default watermark, as `Memalloc`'s. */
-const DEFAULT_AUTOCLEAN = 0.8;
 /** How many times `update` tries again when another client wrote the entry meanwhile. */
 const UPDATE_TRIES = 32;
 /** Entries a walk fetches per round trip. */
@@ -163,11 +169,6 @@ const SCRIPTS = {
 } as const;
 
 const OPTION_KEYS = new Set(["maxMemory", "autoclean", "ttl", "connectTimeout"]);
-const WRITE_OPTION_KEYS = new Set(["ifVersion", "ttl"]);
-const DELETE_OPTION_KEYS = new Set(["ifVersion"]);
-const INCREMENT_OPTION_KEYS = new Set(["initial", "ttl"]);
-const TTL_OPTION_KEYS = new Set(["ttl"]);
-const WATCH_OPTION_KEYS = new Set(["signal"]);
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** The float64 of a number, little-endian, as the codec stores numbers. */
@@ -196,20 +197,6 @@ function message(error: unknown): string {
 /** Whether `error` is the server's reply that it does not have a script. */
 function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith("NOSCRIPT");
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function pause(ms: number, signal?: MemallocAbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**
@@ -522,14 +509,8 @@ export class RedisStore {
   async add(name: string, value: unknown, options?: MemallocTtlOptions): Promise<boolean> {
     this.#open("add");
     checkEntryName(name);
-    const ttl = this.#ttlOption(options, "add");
+    const ttl = ttlOption(options, "add", this.ttl);
     return (await this.#write("add", name, value, ttl, "absent")).written;
-  }
-
-  #ttlOption(options: MemallocTtlOptions | undefined, verb: string): number {
-    if (options === undefined) return this.ttl;
-    checkOptionKeys(options, verb, TTL_OPTION_KEYS);
-    return options.ttl === undefined ? this.ttl : checkTtl(options.ttl, verb);
   }
 
   /**
@@ -627,7 +608,7 @@ export class RedisStore {
         `Cannot update "${name}": change must be a function, got ${typeof change}`,
       );
     }
-    const ttl = this.#ttlOption(options, "update");
+    const ttl = ttlOption(options, "update", this.ttl);
     for (let attempt = 0; attempt < UPDATE_TRIES; attempt++) {
       const stored = await this.#send<Buffer | null>("update", ["GET", this.#prefix + name]);
       const entry = this.#entry(name, stored);
@@ -642,7 +623,7 @@ export class RedisStore {
         const condition = entry === undefined ? "absent" : String(entry.version);
         if ((await this.#write("update", name, result, ttl, condition)).written) return result;
       }
-      await pause(Math.random() * Math.min(2 ** attempt, 50));
+      await pause(Math.random() * Math.min(2 ** attempt, 50), undefined);
     }
     throw new MemallocError(
       `Cannot update "${name}" in store "${this.name}": other clients wrote it during each of ${UPDATE_TRIES} tries`,
@@ -1131,21 +1112,7 @@ export class RedisStore {
     }
     const list = [...names];
     for (const name of list) checkEntryName(name);
-    let signal: MemallocAbortSignal | undefined;
-    if (options !== undefined) {
-      checkOptionKeys(options, "watch", WATCH_OPTION_KEYS);
-      signal = options.signal;
-      if (
-        signal !== undefined &&
-        (typeof signal !== "object" || signal === null || typeof signal.aborted !== "boolean" ||
-          typeof signal.addEventListener !== "function" ||
-          typeof signal.removeEventListener !== "function")
-      ) {
-        throw new TypeError(
-          `The signal of watch() must be an AbortSignal, got ${describe(signal)}`,
-        );
-      }
-    }
+    const signal = checkWatchSignal(options);
     return this.#watch<T>(list, signal);
   }
 

@@ -61,32 +61,37 @@ function sh(command: string[], cwd: string, env: Record<string, string> = {}): s
   return result.stdout;
 }
 
+/** Counts and prints the outcome of one named check: passed, or failed with `error`. */
+function report(name: string, error?: unknown): void {
+  if (error === undefined) {
+    passed++;
+    console.log(`ok   ${name}`);
+    return;
+  }
+  failed++;
+  console.log(
+    `FAIL ${name}\n     ${String((error as Error).message).replaceAll("\n", "\n     ")}`,
+  );
+}
+
 /** Runs one named check and prints its outcome. */
 function check(name: string, body: () => void): void {
   try {
     body();
-    passed++;
-    console.log(`ok   ${name}`);
   } catch (error) {
-    failed++;
-    console.log(
-      `FAIL ${name}\n     ${String((error as Error).message).replaceAll("\n", "\n     ")}`,
-    );
+    return report(name, error ?? new Error(String(error)));
   }
+  report(name);
 }
 
 /** {@linkcode check} for a body that awaits. */
 async function checkAsync(name: string, body: () => Promise<void>): Promise<void> {
   try {
     await body();
-    passed++;
-    console.log(`ok   ${name}`);
   } catch (error) {
-    failed++;
-    console.log(
-      `FAIL ${name}\n     ${String((error as Error).message).replaceAll("\n", "\n     ")}`,
-    );
+    return report(name, error ?? new Error(String(error)));
   }
+  report(name);
 }
 
 function expect(actual: string, expected: string, what: string): void {

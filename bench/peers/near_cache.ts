@@ -9,7 +9,7 @@ import process from "node:process";
 import { Memalloc } from "../../memalloc.ts";
 import { NearCache } from "../../redis/near_cache.ts";
 import { RedisStore } from "../../redis/store.ts";
-import { type RedisServer, startRedisServer } from "./redis.ts";
+import { serverOrUrl } from "./redis.ts";
 import type { AsyncPeer, PeerFactoryOptions } from "./types.ts";
 import { errorMessage, packageVersion, warnUnavailable } from "./types.ts";
 
@@ -48,17 +48,9 @@ export async function openNearCachePeer(
 ): Promise<NearCachePeer | undefined> {
   const name = "NearCache (memalloc + RedisStore)";
   const onUnavailable = options.onUnavailable ?? warnUnavailable;
-  let server: RedisServer | undefined;
-  let url = options.url;
-  if (url === undefined) {
-    try {
-      server = await startRedisServer();
-      url = server.url;
-    } catch (error) {
-      onUnavailable(name, errorMessage(error));
-      return undefined;
-    }
-  }
+  const target = await serverOrUrl(options.url, name, onUnavailable);
+  if (target === undefined) return undefined;
+  const { server, url } = target;
   const id = `bench-near-${process.pid}-${Date.now()}`;
   let remote: RedisStore;
   let cache: NearCache;

@@ -16,13 +16,13 @@
  * @module
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { once } from "node:events";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { runtime } from "../../ffi/runtime.ts";
 import type { AsyncPeer, PeerFactoryOptions } from "./types.ts";
 import {
   atExit,
   errorMessage,
+  freePort,
   makeScratchDir,
   packageVersion,
   removeScratchDir,
@@ -58,18 +58,6 @@ export function redisServerVersion(): string | undefined {
   const result = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
   if (result.error !== undefined || result.status !== 0) return undefined;
   return /v=(\S+)/.exec(result.stdout)?.[1] ?? "?";
-}
-
-/** A port that was free on 127.0.0.1 a moment ago. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  await once(server, "close");
-  if (address === null || typeof address === "string") throw new Error("No TCP port available");
-  return address.port;
 }
 
 /**
@@ -298,6 +286,31 @@ async function connectNodeRedis(url: string): Promise<Connection> {
   };
 }
 
+/**
+ * The server a Redis-backed peer talks to: `url` when one is given (left running), else a
+ * private redis-server that the peer stops on close. `undefined`, with the reason handed to
+ * `onUnavailable`, when there is none to start.
+ *
+ * @param url A running server's URL, or undefined.
+ * @param name The peer's name, for the reason.
+ * @param onUnavailable Told why the peer cannot run.
+ * @returns The server started (if any) and the URL to connect to.
+ */
+export async function serverOrUrl(
+  url: string | undefined,
+  name: string,
+  onUnavailable: (name: string, reason: string) => void,
+): Promise<{ server: RedisServer | undefined; url: string } | undefined> {
+  if (url !== undefined) return { server: undefined, url };
+  try {
+    const server = await startRedisServer();
+    return { server, url: server.url };
+  } catch (error) {
+    onUnavailable(name, errorMessage(error));
+    return undefined;
+  }
+}
+
 /** Options of {@linkcode openRedisPeer}. */
 export interface RedisPeerOptions extends PeerFactoryOptions {
   /** Client library. Default: `"bun"` under Bun, `"node-redis"` elsewhere. */
@@ -343,17 +356,9 @@ export async function openRedisPeer(
     onUnavailable(name, "Bun's RedisClient runs only under Bun");
     return undefined;
   }
-  let server: RedisServer | undefined;
-  let url = options.url;
-  if (url === undefined) {
-    try {
-      server = await startRedisServer();
-      url = server.url;
-    } catch (error) {
-      onUnavailable(name, errorMessage(error));
-      return undefined;
-    }
-  }
+  const target = await serverOrUrl(options.url, name, onUnavailable);
+  if (target === undefined) return undefined;
+  const { server, url } = target;
   let connection: Connection;
   try {
     connection = kind === "bun" ? await connectBun(url) : await connectNodeRedis(url);

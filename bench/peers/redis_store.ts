@@ -1,14 +1,14 @@
 /**
  * memalloc's `RedisStore` (redis/store.ts) as a benchmark peer: the same Redis server as the
  * plain Redis peer, with memalloc's semantics on top (one Lua script per write that records the
- * write order, the size and the version and evicts past `maxMemory`; reads are one `HMGET`).
+ * write order, the size and the version and evicts past `maxMemory`; reads are one `GET`).
  * Asynchronous ({@linkcode AsyncPeer}); node-redis on every runtime.
  *
  * @module
  */
 import process from "node:process";
 import { RedisStore } from "../../redis/store.ts";
-import { type RedisServer, startRedisServer } from "./redis.ts";
+import { serverOrUrl } from "./redis.ts";
 import type { AsyncPeer, PeerFactoryOptions } from "./types.ts";
 import { errorMessage, packageVersion, warnUnavailable } from "./types.ts";
 
@@ -43,17 +43,9 @@ export async function openRedisStorePeer(
 ): Promise<AsyncPeer | undefined> {
   const name = "RedisStore (node-redis)";
   const onUnavailable = options.onUnavailable ?? warnUnavailable;
-  let server: RedisServer | undefined;
-  let url = options.url;
-  if (url === undefined) {
-    try {
-      server = await startRedisServer();
-      url = server.url;
-    } catch (error) {
-      onUnavailable(name, errorMessage(error));
-      return undefined;
-    }
-  }
+  const target = await serverOrUrl(options.url, name, onUnavailable);
+  if (target === undefined) return undefined;
+  const { server, url } = target;
   let store: RedisStore;
   try {
     store = await RedisStore.connect(url, `bench-${process.pid}-${Date.now()}`, {

@@ -16,7 +16,9 @@
  *
  * @module
  */
+import { once } from "node:events";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
@@ -237,4 +239,21 @@ export function packageVersion(name: string): string {
 export function errorMessage(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return text.split("\n")[0] ?? text;
+}
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago (another process may take it before it is
+ * bound: callers that bind it retry with another).
+ *
+ * @returns The port.
+ */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  server.close();
+  await once(server, "close");
+  if (address === null || typeof address === "string") throw new Error("No TCP port available");
+  return address.port;
 }
