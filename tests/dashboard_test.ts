@@ -532,7 +532,12 @@ test(
           `document.querySelector('button[data-delete="from-another-process"]')?.disabled === false`,
           { timeout: 5_000 },
         );
-        await page.click('button[data-delete="from-another-process"]');
+        // Clicked inside the page, in one task: the list re-renders its rows every second, and a
+        // button found by one call may be gone by the next (puppeteer's click is several calls).
+        await page.$eval(
+          'button[data-delete="from-another-process"]',
+          (button) => (button as unknown as { click(): void }).click(),
+        );
         await page.waitForFunction(
           `document.querySelector('tr[data-name="from-another-process"]') === null`,
           { timeout: 5_000 },
