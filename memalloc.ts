@@ -743,6 +743,35 @@ export class Memalloc {
   }
 
   /**
+   * A number that moves whenever any process writes, deletes, evicts or reaps an entry, or
+   * purges or repairs the store: what `watch` polls. A few plain loads, no lock, nothing written,
+   * so it suits a hot path that caches a conclusion drawn from the store ("this flag is set")
+   * and draws it again only once the number moved. It wraps around at 2^32 and says nothing of
+   * which entry changed. An entry that expires moves it only once it is reaped: a reader of
+   * entries with a TTL compares their expiry time with the clock as well.
+   *
+   * @returns The store's change count, an integer from 0 to 2^32 - 1.
+   * @throws {MemallocError} When the store is closed.
+   *
+   * @example Draw a conclusion again only after a change
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Memalloc } from "./memalloc.ts";
+   *
+   * const name = `doc-${crypto.randomUUID()}`;
+   * using store = Memalloc.open(name, { maxMemory: 1 << 20 });
+   * const seen = store.changeCount();
+   * assert.equal(store.changeCount(), seen);
+   * store.write("maintenance", true);
+   * assert.notEqual(store.changeCount(), seen);
+   * Memalloc.unlink(name);
+   * ```
+   */
+  changeCount(): number {
+    return this.#open().changeCount();
+  }
+
+  /**
    * Reads the value written under a name.
    *
    * With `{ frozen: true }` the value comes back deeply frozen (objects and arrays frozen;

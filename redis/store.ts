@@ -264,8 +264,9 @@ export class RedisStore {
    * it does not exist (an existing store keeps its `maxMemory` and `autoclean`).
    *
    * @param url The server: `redis://[user:password@]host:port[/db]` or `rediss://...`; or a
-   * connected node-redis client (`createClient()`), which the store then shares and does not
-   * close. The store's own client rejects calls at once while it reconnects; a client given
+   * connected node-redis client (`createClient()`) or cluster client (`createCluster()`), which
+   * the store then shares and does not close. On a cluster, every key of a store is in the hash
+   * slot of `{name}`, so each store lives whole on one shard and its scripts run there. The store's own client rejects calls at once while it reconnects; a client given
    * queues them unless it was made with `disableOfflineQueue: true`.
    * @param name Store name: 1 to 200 UTF-8 bytes, without `{` or `}`.
    * @param options `maxMemory`, `autoclean`, the handle's `ttl`, and `connectTimeout`.
@@ -287,13 +288,15 @@ export class RedisStore {
    * ```
    */
   static async connect(
-    url: string | RedisClientLike,
+    url: string | RedisClientLike | RedisClusterLike,
     name: string,
     options?: RedisStoreOptions,
   ): Promise<RedisStore> {
-    if (typeof url !== "string" && !isClient(url)) {
+    if (typeof url !== "string" && !isCluster(url) && !isClient(url)) {
       throw new TypeError(
-        `connect() takes a redis:// URL or a connected node-redis client, got ${describe(url)}`,
+        `connect() takes a redis:// URL, or a connected node-redis client or cluster, got ${
+          describe(url)
+        }`,
       );
     }
     checkStoreName(name);
@@ -306,7 +309,20 @@ export class RedisStore {
     let client: Client;
     let shown: string;
     const owned = typeof url === "string";
-    if (typeof url !== "string") {
+    if (typeof url !== "string" && isCluster(url)) {
+      shown = "redis cluster (the client given)";
+      if (!url.isReady) {
+        throw new MemallocError(
+          `Cannot open store "${name}": the cluster client given is not connected; await its connect() first`,
+          { code: "ERR_MEMALLOC_REMOTE", store: name },
+        );
+      }
+      // Every key of a store is in the hash slot of {name}: its meta key routes every call.
+      client = new ClusterClient(
+        url.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }) as unknown as Cluster,
+        `memalloc:{${name}}:meta`,
+      );
+    } else if (typeof url !== "string") {
       shown = redact(url.options?.url ?? "redis://(the client given)");
       if (!url.isReady) {
         throw new MemallocError(
@@ -1235,6 +1251,116 @@ export interface RedisClientLike {
   sendCommand(args: ReadonlyArray<string | Uint8Array>): Promise<unknown>;
   /** A new client with the same options. */
   duplicate(): unknown;
+}
+
+/**
+ * A node-redis cluster client that {@linkcode RedisStore.connect} can use instead of a URL: what
+ * `createCluster()` returns, connected. All the keys of a store are in one hash slot (that of
+ * `{name}`), so each store lives on one shard, and its scripts run there whole; the stores of a
+ * cluster spread over its shards by name.
+ */
+export interface RedisClusterLike {
+  /** Whether it is connected. */
+  readonly isReady: boolean;
+  /** Its master nodes (what tells a cluster client from a client). */
+  readonly masters: ReadonlyArray<unknown>;
+  /** node-redis' proxy of the cluster client with other reply types. */
+  withTypeMapping(mapping: Record<number, unknown>): unknown;
+  /** Sends a command to the node that serves `firstKey`. */
+  sendCommand(
+    firstKey: string | Uint8Array | undefined,
+    isReadonly: boolean | undefined,
+    args: ReadonlyArray<string | Uint8Array>,
+  ): Promise<unknown>;
+  /** A new cluster client with the same options. */
+  duplicate(): unknown;
+}
+
+function isCluster(value: unknown): value is RedisClusterLike {
+  const cluster = value as RedisClusterLike;
+  return typeof value === "object" && value !== null && Array.isArray(cluster.masters) &&
+    typeof cluster.withTypeMapping === "function" && typeof cluster.sendCommand === "function" &&
+    typeof cluster.duplicate === "function";
+}
+
+/** The part of node-redis' cluster client that {@linkcode ClusterClient} uses. */
+interface Cluster {
+  sendCommand<T>(
+    firstKey: string,
+    isReadonly: boolean,
+    args: ReadonlyArray<string | Buffer>,
+  ): Promise<T>;
+  duplicate(): Cluster;
+  connect(): Promise<unknown>;
+  subscribe(channel: string, listener: (message: Buffer) => void, bufferMode: true): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  close(): Promise<void>;
+  destroy(): void;
+  readonly isReady: boolean;
+  readonly pubSubNode?: { client?: { isReady?: boolean } };
+}
+
+/**
+ * A cluster client seen as the one connection the store needs: every command goes to the shard
+ * of the store's slot (node-redis follows MOVED and ASK when slots move). Its subscriptions are
+ * the classic ones, which a cluster delivers on every node; it counts as ready only while its
+ * pub/sub node's connection is, and any node's error or return reaches the `error` and `ready`
+ * listeners, which makes watchers hear "anything may have changed" more often than needed, never
+ * less.
+ */
+class ClusterClient implements Client {
+  readonly #cluster: Cluster;
+  readonly #key: string;
+
+  constructor(cluster: Cluster, key: string) {
+    this.#cluster = cluster;
+    this.#key = key;
+  }
+
+  sendCommand<T = unknown>(args: ReadonlyArray<string | Buffer>): Promise<T> {
+    return this.#cluster.sendCommand<T>(this.#key, false, args);
+  }
+
+  duplicate(): Client {
+    return new ClusterClient(this.#cluster.duplicate(), this.#key);
+  }
+
+  connect(): Promise<unknown> {
+    return this.#cluster.connect();
+  }
+
+  subscribe(channel: string, listener: (message: Buffer) => void, bufferMode: true): Promise<void> {
+    return this.#cluster.subscribe(channel, listener, bufferMode);
+  }
+
+  unsubscribe(channel: string): Promise<void> {
+    return this.#cluster.unsubscribe(channel);
+  }
+
+  on(event: "error" | "ready", listener: (error?: unknown) => void): unknown {
+    if (event === "error") {
+      this.#cluster.on("error", listener);
+      this.#cluster.on("node-error", listener);
+      this.#cluster.on("node-disconnect", () => listener(new Error("a cluster node disconnected")));
+    } else {
+      this.#cluster.on("node-ready", () => listener());
+    }
+    return this;
+  }
+
+  close(): Promise<void> {
+    return this.#cluster.close();
+  }
+
+  destroy(): void {
+    this.#cluster.destroy();
+  }
+
+  get isReady(): boolean {
+    const pubSub = this.#cluster.pubSubNode;
+    return this.#cluster.isReady && (pubSub === undefined || pubSub.client?.isReady === true);
+  }
 }
 
 function isClient(value: unknown): value is RedisClientLike {

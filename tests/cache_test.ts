@@ -590,6 +590,43 @@ test("Memalloc.watch sees an eviction, and ends on abort and on close", async ()
   });
 });
 
+test("Memalloc.changeCount moves on every write, delete, eviction, reap and purge, here and in other processes; reads leave it", () =>
+  withStore(async (store, name) => {
+    const moves = (change: () => unknown) => {
+      const before = store.changeCount();
+      change();
+      return store.changeCount() !== before;
+    };
+    assert.equal(moves(() => store.write("a", "one")), true, "write");
+    assert.equal(moves(() => store.read("a")), false, "read");
+    assert.equal(moves(() => store.has("a")), false, "has");
+    assert.equal(moves(() => store.info("a")), false, "info");
+    assert.equal(moves(() => store.read("missing")), false, "miss");
+    assert.equal(moves(() => store.increment("n")), true, "increment");
+    assert.equal(moves(() => store.delete("a")), true, "delete");
+    assert.equal(moves(() => store.delete("a")), false, "delete of nothing");
+    store.write("short", 1, { ttl: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(moves(() => store.read("short")), false, "an expired entry: still counted");
+    assert.equal(moves(() => store.clean()), true, "clean reaps it");
+    assert.equal(moves(() => store.purge()), true, "purge");
+    let evicted = false;
+    for (let i = 0; !evicted; i++) {
+      store.write(`fill-${i}`, "x".repeat(1000));
+      evicted = store.stats().evictions > 0;
+    }
+    assert.equal(moves(() => store.write("more", "x".repeat(1000))), true, "write that evicts");
+    for (const runtime of RUNTIMES) {
+      const before = store.changeCount();
+      await run(runtime, "_cache_child.ts", ["change", name, `c-${runtime}`]);
+      assert.notEqual(store.changeCount(), before, runtime);
+    }
+    const value = store.changeCount();
+    assert.ok(Number.isInteger(value) && value >= 0 && value < 2 ** 32, String(value));
+    store.close();
+    assert.throws(() => store.changeCount(), { code: "ERR_MEMALLOC_CLOSED" });
+  }, 64 * 1024));
+
 test("Memalloc.watch refuses bad names and options", () =>
   withStore((store) => {
     assert.throws(() => store.watch("a" as never), /watch\(\) takes an array of names, got "a"/);

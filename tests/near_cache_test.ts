@@ -97,6 +97,29 @@ redisTest(
 );
 
 redisTest(
+  "NearCache.peek stops serving copies the moment the leader closes, though its lease has time left",
+  (server) =>
+    withCache(server, async (cache, remote, local) => {
+      await writeSettled(cache, remote, "a", "x");
+      const follower = await NearCache.open(local, remote);
+      try {
+        assert.equal(await cache.get("a"), "x");
+        assert.equal(follower.peek("a"), "x", "the follower serves the leader's copy");
+        assert.equal(follower.peek("a"), "x", "from its cached look at the lease, too");
+        cache.close(); // the leader resigns: nobody listens until the follower takes over
+        assert.equal(follower.stats().watched, false);
+        assert.equal(follower.peek("a"), undefined, "no copy is served unwatched");
+        await eventually(() => follower.stats().watched, 5_000, "the follower leads");
+        assert.equal(follower.peek("a"), undefined, "the new leader dropped the copies");
+        assert.equal(await follower.get("a"), "x");
+        assert.equal(follower.peek("a"), "x");
+      } finally {
+        follower.close();
+      }
+    }, { lease: 10_000 }),
+);
+
+redisTest(
   "NearCache copies have a bounded lifetime",
   (server) =>
     withCache(server, async (cache, remote) => {

@@ -104,7 +104,7 @@ function exited(child: ChildProcess, ms: number): Promise<boolean> {
  * also killed if this process exits without stopping it.
  *
  * @param options `port`: the port to listen on (a server restarted where clients expect it);
- * default: a free one.
+ * default: a free one. `args`: more arguments for redis-server (e.g. `--cluster-enabled yes`).
  * @returns The running server.
  * @throws {Error} When redis-server is not installed (`redis-server not installed: run
  * bench/install_redis.sh`) or does not come up within 10 s.
@@ -118,7 +118,9 @@ function exited(child: ChildProcess, ms: number): Promise<boolean> {
  * await server.stop();
  * ```
  */
-export async function startRedisServer(options: { port?: number } = {}): Promise<RedisServer> {
+export async function startRedisServer(
+  options: { port?: number; args?: readonly string[] } = {},
+): Promise<RedisServer> {
   const version = redisServerVersion();
   if (version === undefined) throw new Error(notInstalled);
   const dir = makeScratchDir("redis");
@@ -130,6 +132,7 @@ export async function startRedisServer(options: { port?: number } = {}): Promise
       const args = [
         "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
         "--daemonize", "no", "--dir", dir, "--logfile", "", "--loglevel", "warning",
+        ...options.args ?? [],
       ];
       const child = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
       let output = "";
