@@ -18,12 +18,14 @@ import {
   LAYOUT_VERSION,
   MAGIC,
   OLDEST_LAYOUT_VERSION,
+  RECORDS_LAYOUT_VERSION,
   SEG_MAGIC,
   SEG_SIZE,
   SEG_VERSION,
   SEGMENT_HEADER_BYTES,
 } from "./allocator/layout.ts";
 import { type EntryInfo, type ScannedEntry, Store, type StoreStats } from "./allocator/store.ts";
+import { Records } from "./allocator/records.ts";
 import type { StoreMap } from "./allocator/map.ts";
 import { MemallocError } from "./errors.ts";
 import {
@@ -81,8 +83,11 @@ export interface MemallocStats extends StoreStats {
 
 /** What is known of one entry without reading its value. */
 export interface MemallocEntryInfo {
-  /** How the value is stored: raw text, raw bytes, or CBOR for anything else. */
-  kind: "string" | "bytes" | "number" | "json" | "cbor";
+  /**
+   * How the value is stored: raw text, raw bytes, a float64, JSON text or CBOR records (plain
+   * objects and arrays; see {@linkcode MemallocOptions.objects}), or CBOR for anything else.
+   */
+  kind: "string" | "bytes" | "number" | "json" | "cbor" | "records";
   /** Stored size of the value in bytes. */
   size: number;
   /** When the name was first written (ms since the epoch); kept across overwrites. */
@@ -175,6 +180,9 @@ export class Memalloc {
   #cacheLimits: Required<DecodeCacheLimits>;
   /** Whether values may be stored as JSON text: the store's layout has that kind. */
   #json: boolean;
+  /** The records codec of this store (layout 6 on), for reading; and for writing, unless `objects: "json"`. */
+  #records: Records | undefined;
+  #writeRecords: Records | undefined;
   /** The cached version the frozen reader looks for, and the version it found. */
   #wanted = -1;
   #found = -1;
@@ -187,6 +195,7 @@ export class Memalloc {
     store: Store,
     ttl: number,
     cacheLimits: Required<DecodeCacheLimits> | undefined,
+    writeRecords: boolean,
   ) {
     this.ttl = ttl;
     this.#cacheLimits = cacheLimits ??
@@ -195,6 +204,10 @@ export class Memalloc {
     this.#segment = segment;
     this.#store = store;
     this.#json = segment.layoutVersion >= JSON_LAYOUT_VERSION;
+    if (segment.layoutVersion >= RECORDS_LAYOUT_VERSION) {
+      this.#records = new Records(store);
+      if (writeRecords) this.#writeRecords = this.#records;
+    }
     this.maxMemory = segment.size;
     this.autoclean = store.autoclean;
   }
@@ -227,7 +240,7 @@ export class Memalloc {
    * ```
    */
   static open(name: string = DEFAULT_STORE, options?: MemallocOptions): Memalloc {
-    const { maxMemory, autoclean, ttl = 0, decodeCache, ...rest } = checkOptions(options);
+    const { maxMemory, autoclean, ttl = 0, decodeCache, objects, ...rest } = checkOptions(options);
     const segment = Segment.open(name, { size: maxMemory, ...rest });
     try {
       const store = Store.open(segment.buffer, {
@@ -236,7 +249,7 @@ export class Memalloc {
         label: segment.name,
         plainSeqLoads: PLAIN_SEQ_LOADS,
       });
-      return new Memalloc(segment, store, ttl, decodeCache);
+      return new Memalloc(segment, store, ttl, decodeCache, objects !== "json");
     } catch (error) {
       segment.close();
       throw error;
@@ -352,7 +365,7 @@ export class Memalloc {
       if (options.ttl !== undefined) ttl = checkTtl(options.ttl, "write");
     }
     // The segment's size bounds the walk over the value: no value larger than it can be stored.
-    const { kind, bytes } = encodeValue(value, this.maxMemory, this.#json);
+    const { kind, bytes } = encodeValue(value, this.maxMemory, this.#json, this.#writeRecords);
     return store.write(name, kind, bytes, ifVersion, ttl);
   }
 
@@ -382,7 +395,7 @@ export class Memalloc {
   add(name: string, value: unknown, options?: MemallocTtlOptions): boolean {
     const store = this.#open();
     const ttl = ttlOption(options, "add", this.ttl);
-    const { kind, bytes } = encodeValue(value, this.maxMemory, this.#json);
+    const { kind, bytes } = encodeValue(value, this.maxMemory, this.#json, this.#writeRecords);
     return store.write(name, kind, bytes, null, ttl);
   }
 
@@ -939,7 +952,7 @@ export class Memalloc {
   /** Decodes a stored value; bytes that do not decode are a damaged segment. */
   #decode<T>(name: string, kind: number, bytes: Uint8Array): T {
     try {
-      return decodeValue(kind, bytes) as T;
+      return decodeValue(kind, bytes, this.#records) as T;
     } catch (error) {
       // encodeValue wrote these bytes: if they do not decode, the segment was damaged.
       throw new MemallocError(

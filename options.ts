@@ -78,6 +78,16 @@ export interface MemallocOptions {
    * this process only, is made at the first frozen read, and is dropped on `close()`.
    */
   decodeCache?: DecodeCacheLimits;
+  /**
+   * How this handle writes plain objects and arrays that JSON keeps exactly (default
+   * `"records"`): `"records"`, CBOR records over a table of key lists that the store shares
+   * between its processes (they decode two to three times faster than JSON text on Deno and
+   * Node, about 1.4 times on Bun, and take about 40% less room); `"json"`, JSON text, which
+   * {@linkcode Memalloc.readJson} hands back as it is, with no decode, for servers that send
+   * values on as JSON. Every handle reads both, whatever it writes. A store made by a memalloc
+   * before records (layout 4 or 5) gets JSON text either way.
+   */
+  objects?: "records" | "json";
 }
 
 /** What {@linkcode Memalloc.read} takes besides the name. */
@@ -100,6 +110,7 @@ const OPTION_KEYS = new Set([
   "create",
   "ttl",
   "decodeCache",
+  "objects",
 ]);
 export const READ_OPTION_KEYS = new Set(["frozen"]);
 /** What {@linkcode Memalloc.write} takes besides the name and the value. */
@@ -322,7 +333,7 @@ export function pause(ms: number, signal: MemallocAbortSignal | undefined): Prom
 }
 type CheckedOptions =
   & Required<Pick<MemallocOptions, "maxMemory" | "autoclean" | "mode">>
-  & Pick<MemallocOptions, "trust" | "lock" | "lockTimeout" | "create" | "ttl">
+  & Pick<MemallocOptions, "trust" | "lock" | "lockTimeout" | "create" | "ttl" | "objects">
   & { decodeCache?: Required<DecodeCacheLimits> };
 
 export function checkOptions(options: unknown): CheckedOptions {
@@ -335,7 +346,7 @@ export function checkOptions(options: unknown): CheckedOptions {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) {
       throw new TypeError(
-        `Unknown store option "${key}": the options are maxMemory, autoclean, mode, trust, lock, lockTimeout, create, ttl and decodeCache`,
+        `Unknown store option "${key}": the options are maxMemory, autoclean, mode, trust, lock, lockTimeout, create, ttl, decodeCache and objects`,
       );
     }
   }
@@ -349,7 +360,11 @@ export function checkOptions(options: unknown): CheckedOptions {
     create,
     ttl,
     decodeCache,
+    objects,
   } = options as MemallocOptions;
+  if (objects !== undefined && objects !== "records" && objects !== "json") {
+    throw new TypeError(`objects must be "records" or "json", got ${describe(objects)}`);
+  }
   if (ttl !== undefined) checkTtl(ttl, "open");
   const cacheLimits = decodeCache === undefined ? undefined : checkDecodeCache(decodeCache);
   if (create !== undefined && typeof create !== "boolean") {
@@ -378,6 +393,7 @@ export function checkOptions(options: unknown): CheckedOptions {
   if (create !== undefined) checked.create = create;
   if (ttl !== undefined) checked.ttl = ttl;
   if (cacheLimits !== undefined) checked.decodeCache = cacheLimits;
+  if (objects !== undefined) checked.objects = objects;
   return checked;
 }
 

@@ -28,14 +28,20 @@ export const MAGIC = 0x434c_414d;
  * - 5: values of kind 5, JSON text (allocator/codec.ts `KIND_JSON`); nothing else changed, so a
  *   store of version 4 is still opened, and gets no JSON values (its other processes could not
  *   read them).
+ * - 6: values of kind 6, CBOR records over the store's table of record structures
+ *   (allocator/records.ts), whose heap block {@linkcode ST_RECORDS} points to; nothing else
+ *   changed, so stores of versions 4 and 5 are still opened, and get no record values.
  */
-export const LAYOUT_VERSION = 5;
+export const LAYOUT_VERSION = 6;
 
-/** The oldest layout this code opens: 4, the same as 5 but for the JSON kind. */
+/** The oldest layout this code opens: 4, the same as 6 but for the JSON and records kinds. */
 export const OLDEST_LAYOUT_VERSION = 4;
 
 /** The first layout whose values may be JSON text. */
 export const JSON_LAYOUT_VERSION = 5;
+
+/** The first layout whose values may be CBOR records (kind 6). */
+export const RECORDS_LAYOUT_VERSION = 6;
 
 /** Segment header: byte offsets. */
 export const SEG_MAGIC = 0; // u32, written last at creation
@@ -110,6 +116,23 @@ export const ST_EXPIRED = 232; // u64: entries removed because they expired
  */
 export const ST_EXPIRY_HEAP = 240; // u32: payload offset of the array, 0 when there is none
 export const ST_EXPIRY_COUNT = 244; // u32: entries in it
+/**
+ * The table of record structures (allocator/records.ts): payload offset of its heap block, 0
+ * while the store has none. Written under the lock, once the block is whole; the block is
+ * replaced, never changed in place. Layout of the block:
+ *
+ *   +0  u32  {@linkcode RECORDS_MAGIC}
+ *   +4  u32  lineage: a random non-zero number chosen when the table is first made, kept while
+ *            the table grows; every record value starts with it
+ *   +8  u32  structures in the table
+ *   +12 u32  length of the CBOR that follows
+ *   +16      the structures, an array of arrays of keys, as plain CBOR
+ */
+export const ST_RECORDS = 248;
+/** "RECS" in memory: the first word of the table's block (its low byte is never ENTRY_TAG). */
+export const RECORDS_MAGIC = 0x5343_4552;
+/** Bytes of the table block's header, before its CBOR. */
+export const RECORDS_HEADER_BYTES = 16;
 /**
  * The read seqlock's epoch: odd while a mutation that moves every entry runs (purge, directory
  * growth, repair, a format after damage), so that every read retries. On a cache line of its own,

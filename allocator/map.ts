@@ -19,7 +19,7 @@ export interface StoreMapCell {
   number: number;
   /** Bytes of entries whose value is JSON text. */
   json: number;
-  /** Bytes of entries whose value is CBOR. */
+  /** Bytes of entries whose value is CBOR (records included). */
   cbor: number;
   /** Bytes of the store's own blocks: the directory's buckets. */
   other: number;
@@ -62,7 +62,16 @@ export interface StoreMap {
 }
 
 type CellKey = Exclude<keyof StoreMapCell, never>;
-const KIND_KEYS: readonly CellKey[] = ["other", "string", "bytes", "cbor", "number", "json"];
+// By kind; records (kind 6) are CBOR too.
+const KIND_KEYS: readonly CellKey[] = [
+  "other",
+  "string",
+  "bytes",
+  "cbor",
+  "number",
+  "json",
+  "cbor",
+];
 
 /**
  * Walks the heap's blocks and sums them into `cellCount` cells. The caller holds the store's lock,

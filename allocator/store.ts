@@ -42,6 +42,8 @@ import {
   MAX_SLACK,
   MIN_BUCKETS,
   NAME_CHECK_SHIFT,
+  RECORDS_HEADER_BYTES,
+  RECORDS_MAGIC,
   ST_AUTOCLEAN,
   ST_BUCKET_COUNT,
   ST_BUCKETS,
@@ -60,6 +62,7 @@ import {
   ST_MISSES,
   ST_ORDER_HEAD,
   ST_ORDER_TAIL,
+  ST_RECORDS,
   ST_REPAIRS,
   ST_SEQ,
   ST_STRIPES,
@@ -144,6 +147,16 @@ export interface ScannedEntry {
   version: number;
   /** When it expires (ms since the epoch), 0 when never. */
   expires: number;
+}
+
+/** The store's table of record structures, as {@linkcode Store.recordTable} copies it out. */
+export interface RecordTable {
+  /** The table's lineage: chosen when it was first made, kept while it grows. */
+  lineage: number;
+  /** Structures in it. */
+  count: number;
+  /** Its CBOR: an array of arrays of keys. */
+  bytes: Uint8Array;
 }
 
 /** Most entries {@linkcode Store.scan} copies under the lock at a time. */
@@ -927,9 +940,12 @@ export class Store {
       // Empty, yet the directory's bucket array (or the expiry order's) splits the free space:
       // lay the heap out afresh, the value first and a new directory after it.
       this.#touchAll();
+      const table = this.#takeRecordTable();
       heap.reset();
       this.#expiry.clear();
       entry = heap.alloc(need);
+      // The value may be records over the table: it comes back before the directory.
+      this.#putRecordTable(table);
       const count = this.#initialBuckets();
       const buckets = heap.alloc(count * 4);
       if (buckets === NO_ROOM) throw new Corrupt(`no room for a directory beside ${need} bytes`);
@@ -1086,8 +1102,10 @@ export class Store {
 
   #purge(): void {
     this.#touchAll();
+    const table = this.#takeRecordTable();
     this.#heap.reset();
     this.#newDirectory(this.#initialBuckets());
+    this.#putRecordTable(table);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1406,7 +1424,9 @@ export class Store {
     const entries = u32[ST_ENTRIES >>> 2]!;
     const head = u32[ST_ORDER_HEAD >>> 2]!;
     const tail = u32[ST_ORDER_TAIL >>> 2]!;
+    const records = u32[ST_RECORDS >>> 2]!;
     return !(autoclean > 0 && autoclean <= 1) ||
+      (records !== 0 && !this.#isRecordTable(records)) ||
       count < MIN_BUCKETS || (count & (count - 1)) !== 0 ||
       (buckets & 3) !== 0 || buckets < this.#heap.offset || buckets + count * 4 > this.#heapEnd ||
       entries > this.#maxEntries ||
@@ -1574,6 +1594,8 @@ export class Store {
       let bucketsOk = false;
       const expiryArray = u32[ST_EXPIRY_HEAP >>> 2]!;
       let expiryKept = false;
+      const records = u32[ST_RECORDS >>> 2]!;
+      let recordsKept = false;
       const live: number[] = [];
       // Index in `live` by name hash; names whose hash another name has, by the name itself.
       const byHash = new Map<number, number>();
@@ -1616,6 +1638,10 @@ export class Store {
           problems.push(`two entries named ${this.#entryKey(block.offset)}`);
           continue;
         }
+        if (block.offset === records && records !== 0 && this.#isRecordTable(records)) {
+          recordsKept = true; // its magic is never an entry's tag
+          continue;
+        }
         if (block.offset === expiryArray && expiryArray !== 0) {
           // The expiry order's array (4-aligned offsets: never an entry's tag): rebuilt below.
           expiryKept = true;
@@ -1628,6 +1654,10 @@ export class Store {
         heap.free(block);
       }
       if (orphans.length > 0) problems.push(`freed ${orphans.length} unreachable block(s)`);
+      if (records !== 0 && !recordsKept) {
+        u32[ST_RECORDS >>> 2] = 0;
+        problems.push("table of record structures lost: values stored as records cannot be read");
+      }
 
       // Write order: by version, which every write raises (ties, only after damage, by position).
       const versions = new Map<number, number>();
@@ -1861,10 +1891,126 @@ export class Store {
         `expiry order: ${this.#expiry.count} entries, ${tracked} entries record a slot`,
       );
     }
-    // Every used block is the directory, the expiry order or a reachable entry: nothing leaks.
-    const leaked = used.size - 1 - (u32[ST_EXPIRY_HEAP >>> 2] !== 0 ? 1 : 0) - reached.size;
+    const records = u32[ST_RECORDS >>> 2]!;
+    if (records !== 0 && (!used.has(records) || !this.#isRecordTable(records))) {
+      problems.push(`records: the table at ${records} is not a live, well-formed block`);
+    }
+    // Every used block is the directory, the expiry order, the table of record structures or a
+    // reachable entry: nothing leaks.
+    const leaked = used.size - 1 - (u32[ST_EXPIRY_HEAP >>> 2] !== 0 ? 1 : 0) -
+      (records !== 0 ? 1 : 0) - reached.size;
     if (leaked > 0) problems.push(`heap: ${leaked} used block(s) belong to no entry`);
     return problems;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The table of record structures (allocator/records.ts)
+
+  /**
+   * The table of record structures, copied out under the lock; `undefined` while the store has
+   * none. Taken rarely: when a process first reads or writes records, and when it meets a
+   * structure it does not know yet.
+   */
+  recordTable(): RecordTable | undefined {
+    // Inside update's callback this process holds the lock already: the table cannot change.
+    if (this.#busy) return this.#copyRecordTable();
+    this.#lockExclusive();
+    try {
+      return this.#copyRecordTable();
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  #copyRecordTable(): RecordTable | undefined {
+    const u32 = this.#u32;
+    const at = u32[ST_RECORDS >>> 2]!;
+    if (at === 0) return undefined;
+    const length = u32[(at + 12) >>> 2]!;
+    const start = at + RECORDS_HEADER_BYTES;
+    return {
+      lineage: u32[(at + 4) >>> 2]!,
+      count: u32[(at + 8) >>> 2]!,
+      bytes: this.#u8.slice(start, start + length),
+    };
+  }
+
+  /**
+   * Replaces the table of record structures with `bytes` (holding `count` structures), if it is
+   * still the one the caller knows: of `lineage` with `known` structures (`lineage` 0: there is
+   * none). The new block is written whole, then linked, then the old one freed, so a crash at
+   * any point leaves one table or the other (repair frees the block left over). Room for it is
+   * made as for a value, by evicting the oldest entries.
+   *
+   * @returns The table's lineage (a new random one when there was no table); 0 when the table
+   * changed since the caller read it (read it again); -1 when there is no room for it, or when
+   * called from inside {@linkcode Store.update}'s callback.
+   */
+  saveRecordTable(lineage: number, known: number, bytes: Uint8Array, count: number): number {
+    // Inside update's callback (this process holds the lock): the value goes without records.
+    if (this.#busy) return -1;
+    this.#lockExclusive();
+    try {
+      const u32 = this.#u32;
+      const old = u32[ST_RECORDS >>> 2]!;
+      const current = old === 0 ? 0 : u32[(old + 4) >>> 2]!;
+      if (current !== lineage || (old !== 0 && u32[(old + 8) >>> 2] !== known)) return 0;
+      const need = RECORDS_HEADER_BYTES + bytes.length;
+      if (need > this.maxEntryBytes) return -1;
+      return this.#mutate(() => {
+        this.#keep = 0;
+        const block = this.#allocRoom(need, this.#now());
+        if (block === NO_ROOM) return -1;
+        const next = current !== 0 ? current : (Math.random() * 0xffff_ffff + 1) >>> 0 || 1;
+        this.#writeRecordTable(block, next, count, bytes);
+        u32[ST_RECORDS >>> 2] = block; // the commit
+        if (old !== 0) this.#heap.free(old);
+        return next;
+      });
+    } finally {
+      this.#unlock();
+    }
+  }
+
+  #writeRecordTable(block: number, lineage: number, count: number, bytes: Uint8Array): void {
+    const u32 = this.#u32;
+    u32[(block + 4) >>> 2] = lineage;
+    u32[(block + 8) >>> 2] = count;
+    u32[(block + 12) >>> 2] = bytes.length;
+    this.#u8.set(bytes, block + RECORDS_HEADER_BYTES);
+    u32[block >>> 2] = RECORDS_MAGIC;
+  }
+
+  /** Whether `at` is the payload of a heap block holding a well-formed table. */
+  #isRecordTable(at: number): boolean {
+    if ((at & 3) !== 0 || at < this.#heap.offset + 4 || at + RECORDS_HEADER_BYTES > this.#heapEnd) {
+      return false;
+    }
+    const u32 = this.#u32;
+    const usable = (u32[(at >>> 2) - 1]! >>> 2) * 4 - 4; // the block's payload, as #write reads it
+    return u32[at >>> 2] === RECORDS_MAGIC && u32[(at + 4) >>> 2] !== 0 &&
+      RECORDS_HEADER_BYTES + u32[(at + 12) >>> 2]! <= usable && at + usable <= this.#heapEnd;
+  }
+
+  /** The table's block copied out before the heap is laid out afresh (purge); null when none. */
+  #takeRecordTable(): Uint8Array | null {
+    const at = this.#u32[ST_RECORDS >>> 2]!;
+    this.#u32[ST_RECORDS >>> 2] = 0;
+    if (at === 0 || !this.#isRecordTable(at)) return null;
+    return this.#u8.slice(at, at + RECORDS_HEADER_BYTES + this.#u32[(at + 12) >>> 2]!);
+  }
+
+  /**
+   * Puts back a table {@linkcode Store.#takeRecordTable} copied out, on the heap laid out
+   * afresh. Without room (a store too small for its table and one value), the table is lost:
+   * its values cannot be read, and the next one made has another lineage.
+   */
+  #putRecordTable(table: Uint8Array | null): void {
+    if (table === null) return;
+    const block = this.#heap.alloc(table.length);
+    if (block === NO_ROOM) return;
+    this.#u8.set(table, block);
+    this.#u32[ST_RECORDS >>> 2] = block;
   }
 
   // -------------------------------------------------------------------------------------------

@@ -3,10 +3,11 @@
  * session, taken from the source named by `MEMALLOC_HTTP_SOURCE`, serialised with
  * `JSON.stringify` on every request whatever the source:
  * - `object`: an object in the worker's own memory (the ceiling);
- * - `memalloc`: `read()` of a memalloc store (`MEMALLOC_HTTP_STORE`) the benchmark filled;
+ * - `memalloc`: `read()` of a memalloc store (`MEMALLOC_HTTP_STORE`) the benchmark filled (the
+ *   sessions as records, the default);
  * - `frozen`: `read(name, { frozen: true })` of the same store;
- * - `json`: `readJson()` of the same store: the stored JSON text, sent as it is (no decode, no
- *   `JSON.stringify`);
+ * - `json`: `readJson()` of copies in the same store written with `objects: "json"`: the stored
+ *   JSON text, sent as it is (no decode, no `JSON.stringify`);
  * - `lmdb`: lmdb-js `get()` of a database (`MEMALLOC_HTTP_LMDB`) in its default encoding;
  * - `redis`: `GET` + `JSON.parse` from Redis (`MEMALLOC_HTTP_REDIS`): Bun's `RedisClient` under
  *   Bun, node-redis elsewhere.
@@ -37,7 +38,11 @@ export async function openSource(): Promise<Lookup> {
       const store = Memalloc.open(env.MEMALLOC_HTTP_STORE!, { create: false });
       const keys = Array.from({ length: SESSIONS }, (_, i) => sessionKey(i));
       if (source === "memalloc") return (id) => store.read(keys[id]!);
-      if (source === "json") return (id) => store.readJson(keys[id]!);
+      if (source === "json") {
+        // The benchmark wrote these as JSON text (objects: "json"), the others as records.
+        const jsonKeys = keys.map((key) => `json:${key}`);
+        return (id) => store.readJson(jsonKeys[id]!);
+      }
       const frozen = { frozen: true };
       return (id) => store.read(keys[id]!, frozen);
     }

@@ -1320,8 +1320,8 @@ printTable(
 );
 console.log(
   "¹ peers: bytes of cbor-x encode() stored, cbor-x decode() on every read (the " +
-    "decode is timed); memalloc: write(object) / read() (stored as JSON text: the object " +
-    "holds nothing JSON would change)\n" +
+    "decode is timed); memalloc: write(object) / read() (stored as CBOR records over the store's " +
+    "shared table of structures: the object holds nothing JSON would change)\n" +
     "² memalloc given the same cbor-x bytes as the peers, decoded the same way\n" +
     `³ over ${MIXED_NAMES.toLocaleString("en-US")} names at random, 100 B values (bytes)\n` +
     "⁵ each peer's own atomic counter: memalloc increment(), lmdb-js get + put in " +

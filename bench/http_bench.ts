@@ -187,7 +187,13 @@ function runWrk(port: number, seconds: number): Promise<string> {
 
 const storeName = benchStoreName("http");
 const store = Memalloc.open(storeName, { maxMemory: 16 << 20 });
-for (let i = 0; i < SESSIONS; i++) store.write(sessionKey(i), session(i));
+// Records for read() and frozen reads (the default), JSON text for readJson (objects: "json").
+const jsonWriter = Memalloc.open(storeName, { objects: "json" });
+for (let i = 0; i < SESSIONS; i++) {
+  store.write(sessionKey(i), session(i));
+  jsonWriter.write(`json:${sessionKey(i)}`, session(i));
+}
+jsonWriter.close();
 
 const lmdbDir = makeScratchDir("lmdb-http");
 let lmdbSkip: string | undefined;

@@ -76,11 +76,33 @@ switch (command) {
     break;
   }
   case "write-json": {
-    // <name> <json>: writes the parsed value under the name.
-    const [name, json] = args as [string, string];
-    using store = Memalloc.open(storeName, { maxMemory: MiB });
+    // <name> <json> [records|json]: writes the parsed value under the name, objects as told.
+    const [name, json, objects = "records"] = args as [string, string, "records" | "json"];
+    using store = Memalloc.open(storeName, { maxMemory: MiB, objects });
     store.write(name, JSON.parse(json));
-    say({ wrote: Date.now() });
+    say({ wrote: Date.now(), kind: store.info(name)!.kind });
+    break;
+  }
+  case "write-shapes": {
+    // <prefix> <count> <at>: from time <at>, writes <count> objects of a shape each, new to the
+    // table (their keys start with <prefix>), under the names <prefix>0, <prefix>1 ...
+    const [prefix, count, at] = [args[0]!, Number(args[1]), Number(args[2])];
+    using store = Memalloc.open(storeName, { maxMemory: 4 * MiB });
+    waitUntil(at);
+    for (let i = 0; i < count; i++) {
+      store.write(`${prefix}${i}`, { [`${prefix}${i}`]: i, common: [{ i, prefix }] });
+    }
+    say({ wrote: count });
+    break;
+  }
+  case "read-all": {
+    // <names...>: reads each name (plain, then frozen) and says the values and their kinds.
+    using store = Memalloc.open(storeName, { maxMemory: MiB });
+    say({
+      values: args.map((name) => store.read(name)),
+      frozen: args.map((name) => store.read(name, { frozen: true })),
+      kinds: args.map((name) => store.info(name)?.kind),
+    });
     break;
   }
   case "delete-name": {

@@ -231,7 +231,7 @@ test("memalloc set --create makes a store of --max-memory; set and get round-tri
     assert.deepEqual(JSON.parse(ok(obj)), { user: 42, roles: ["admin"], none: null });
     assert.deepEqual(JSON.parse(ok(objJson)), {
       key: "obj",
-      kind: "json",
+      kind: "records",
       encoding: "json",
       value: { user: 42, roles: ["admin"], none: null },
     });
@@ -307,7 +307,7 @@ test("memalloc keys, info and stats list, describe and count without reading a v
     );
     const described = JSON.parse(ok(infoJson!));
     assert.equal(described.key, "user:1");
-    assert.equal(described.kind, "json");
+    assert.equal(described.kind, "records");
     assert.equal(described.version, 1);
     assert.ok(described.written >= before.createdAt);
     failed(infoMissing!, 1, /^memalloc: no entry "user:" in store/);

@@ -716,13 +716,18 @@ test("encodeValue refuses class instances and unsupported built-ins, naming the 
 // Decoding errors
 
 test("decodeValue refuses an unknown kind with a RangeError", () => {
-  for (const kind of [0, 6, -1, 1.5, NaN]) {
+  for (const kind of [0, 7, -1, 1.5, NaN]) {
     assert.throws(() => decodeValue(kind, new Uint8Array([1])), {
       name: "RangeError",
       message: `Cannot decode a value of kind ${kind}: the kinds are 1 (string), 2 (bytes), ` +
-        "3 (CBOR), 4 (number) and 5 (JSON)",
+        "3 (CBOR), 4 (number), 5 (JSON) and 6 (records)",
     });
   }
+  // Records need their store's table.
+  assert.throws(() => decodeValue(6, new Uint8Array([0, 0, 0, 0, 0xa0])), {
+    name: "TypeError",
+    message: "Cannot decode records without the table of the store they are in",
+  });
 });
 
 test("encodeValue stores a number as KIND_NUMBER, its 8 float64 bytes, and decodeValue refuses another length", () => {

@@ -463,7 +463,7 @@ test("Memalloc.open: autoclean not a number is a TypeError, outside (0, 1] a Ran
 
 test("Memalloc.open: unknown option keys, options that are not an object and a mode that is not permission bits are refused; nothing is created", () => {
   const unknown = (key: string) =>
-    `Unknown store option "${key}": the options are maxMemory, autoclean, mode, trust, lock, lockTimeout, create, ttl and decodeCache`;
+    `Unknown store option "${key}": the options are maxMemory, autoclean, mode, trust, lock, lockTimeout, create, ttl, decodeCache and objects`;
   const notObject = (what: string) => `Store options must be an object, got ${what}`;
   const badMode = (what: string) =>
     `Segment mode must be permission bits from 0o000 to 0o777, got ${what}`;

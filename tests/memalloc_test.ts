@@ -207,14 +207,15 @@ test("Memalloc.open with create: false opens an existing store with its settings
   });
 });
 
-test("Memalloc.map sums the heap's blocks into cells by kind, with the free histogram and fragmentation", async () => {
+test("Memalloc.map sums the heap's blocks into cells by kind (records as CBOR), with the free histogram and fragmentation", async () => {
   await withStore({}, (store) => {
+    using json = Memalloc.open(store.name, { objects: "json" });
     const fresh = store.map(64);
     assert.equal(fresh.cells.length, 64);
     assert.equal(fresh.fragmentation, 0);
     assert.equal(fresh.freeBlocks, 1);
     for (let i = 0; i < 2000; i++) {
-      store.write(
+      (i % 16 === 0 ? json : store).write(
         `k${i}`,
         i % 4 === 0
           ? (i % 8 === 0 ? { i } : { at: new Date(i) })
@@ -385,26 +386,27 @@ test("Memalloc writer killed with SIGKILL mid-write is repaired by the next proc
   }
 });
 
-test("Memalloc on a store of layout version 4 reads and writes it, storing objects as CBOR, never JSON text", () => {
+test("Memalloc on stores of layout versions 4 and 5 reads and writes them: objects as CBOR on 4, JSON text on 5, never records", () => {
   const name = uniqueName("layout4");
   try {
     {
       using store = Memalloc.open(name, { maxMemory: 1 << 20 });
       store.write("new", { a: [1, 2] });
-      assert.equal(store.info("new")!.kind, "json");
+      assert.equal(store.info("new")!.kind, "records");
     }
-    // What an older memalloc made: the same layout but for the JSON kind. Its values are CBOR.
-    {
+    // What older memallocs made: the same layout but for the records kind (5), and for the
+    // JSON kind too (4). Their objects are JSON text and CBOR.
+    for (const [version, kind] of [[5, "json"], [4, "cbor"]] as const) {
       using segment = Segment.open(name, { size: 1 << 20 });
-      new DataView(segment.buffer).setUint32(SEG_VERSION, 4, true);
+      new DataView(segment.buffer).setUint32(SEG_VERSION, version, true);
       using store = Memalloc.open(name);
-      store.delete("new");
+      store.purge(); // a records value would be unreadable to the memalloc that made the store
       store.write("old", { a: [1, 2] });
-      assert.equal(store.info("old")!.kind, "cbor");
+      assert.equal(store.info("old")!.kind, kind, `layout ${version}`);
       assert.deepEqual(store.read("old"), { a: [1, 2] });
       assert.deepEqual(store.read("old", { frozen: true }), { a: [1, 2] });
       assert.equal(store.update("old", () => ({ b: 1 }))?.b, 1);
-      assert.equal(store.info("old")!.kind, "cbor");
+      assert.equal(store.info("old")!.kind, kind);
       assert.deepEqual(store.verify(), []);
     }
   } finally {

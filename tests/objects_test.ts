@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { Memalloc } from "../mod.ts";
 import { DecodeCache, deepFreeze } from "../frozen.ts";
-import { SEG_VERSION } from "../allocator/layout.ts";
+import { SEG_VERSION, ST_RECORDS } from "../allocator/layout.ts";
 import { Segment } from "../ffi/segment.ts";
 import { test } from "./_harness.ts";
 import { run, RUNTIMES, start, uniqueName } from "./_spawn.ts";
@@ -281,14 +281,23 @@ test("Memalloc.read and open reject bad frozen and decodeCache options before an
   }
 });
 
-test("Memalloc.readJson returns the stored JSON text of an object, JSON of strings and numbers, and refuses the rest", () => {
+test('Memalloc.readJson returns the stored JSON text of an object (objects: "json"), the JSON of records, strings and numbers, and refuses the rest', () => {
   const name = uniqueName("read-json");
   try {
-    using store = Memalloc.open(name, { maxMemory: MiB });
+    using store = Memalloc.open(name, { maxMemory: MiB, objects: "json" });
     const session = { user: "ada", roles: ["admin", "ops"], n: 1.5, ok: true, none: null };
     store.write("session", session);
     assert.equal(store.info("session")!.kind, "json");
     assert.equal(store.readJson("session"), JSON.stringify(session));
+    {
+      // A handle that writes records: readJson decodes them and gives the same text.
+      using records = Memalloc.open(name);
+      records.write("record", session);
+      assert.equal(records.info("record")!.kind, "records");
+      assert.equal(records.readJson("record"), JSON.stringify(session));
+      assert.equal(store.readJson("record"), JSON.stringify(session));
+      assert.equal(records.readJson("session"), JSON.stringify(session));
+    }
     store.write("text", 'say "hi"\n');
     assert.equal(store.readJson("text"), JSON.stringify('say "hi"\n'));
     store.write("n", 42);
@@ -345,11 +354,124 @@ test("Memalloc values of JSON text read the same in every runtime, written by ea
     using store = Memalloc.open(name, { maxMemory: MiB });
     for (const runtime of RUNTIMES) {
       const value = { from: runtime, list: [1, -2.5, "é", null, { deep: [true] }] };
-      await run(runtime, "_cache_child.ts", ["write-json", name, runtime, JSON.stringify(value)]);
+      const args = ["write-json", name, runtime, JSON.stringify(value), "json"];
+      await run(runtime, "_cache_child.ts", args);
       assert.equal(store.info(runtime)!.kind, "json", runtime);
       assert.deepStrictEqual(store.read(runtime), value);
       assert.equal(store.readJson(runtime), JSON.stringify(value));
     }
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
+
+test("Memalloc records: structures each runtime adds to the shared table are read by every other runtime and by a handle opened before", async () => {
+  const name = uniqueName("records-runtimes");
+  try {
+    using store = Memalloc.open(name, { maxMemory: MiB });
+    store.write("first", { id: 0, tags: ["a"] }); // the table's first structure, from here
+    assert.deepStrictEqual(store.read("first"), { id: 0, tags: ["a"] }); // and it knows it now
+    const names = ["first"];
+    const values: unknown[] = [{ id: 0, tags: ["a"] }];
+    for (const [i, runtime] of RUNTIMES.entries()) {
+      // A shape of its own per runtime, one shared with the others, and a nested array of both.
+      const value = {
+        [`only_${runtime}`]: i,
+        shared: { id: i, tags: ["b"] },
+        list: [{ id: i, tags: [] }, { [`only_${runtime}`]: -i - 0.5 }],
+      };
+      const said = await run(runtime, "_cache_child.ts", [
+        "write-json",
+        name,
+        runtime,
+        JSON.stringify(value),
+      ]);
+      assert.match(said.stdout, /"kind":"records"/, runtime);
+      names.push(runtime);
+      values.push(value);
+      // This handle has never seen the new structures: it reads the table again.
+      assert.deepStrictEqual(store.read(runtime), value, runtime);
+      assert.equal(store.info(runtime)!.kind, "records");
+    }
+    for (const runtime of RUNTIMES) {
+      const { stdout } = await run(runtime, "_cache_child.ts", ["read-all", name, ...names]);
+      const said = JSON.parse(stdout.trim().split("\n").at(-1)!);
+      assert.deepStrictEqual(said.values, values, runtime);
+      assert.deepStrictEqual(said.frozen, values, runtime);
+      assert.deepStrictEqual(said.kinds, names.map(() => "records"), runtime);
+    }
+    assert.deepStrictEqual(store.verify(), []);
+    // A purge keeps the table: a value written after it, with a known shape, still reads.
+    store.purge();
+    store.write("again", { id: 9, tags: [] });
+    const { stdout } = await run(RUNTIMES.at(-1)!, "_cache_child.ts", ["read-all", name, "again"]);
+    assert.deepStrictEqual(JSON.parse(stdout.trim().split("\n").at(-1)!).values, [
+      { id: 9, tags: [] },
+    ]);
+    assert.deepStrictEqual(store.verify(), []);
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
+
+test("Memalloc records: processes of every runtime adding new structures at once all save them; past the table's 128 the values carry their own", async () => {
+  const name = uniqueName("records-race");
+  try {
+    using store = Memalloc.open(name, { maxMemory: 4 * MiB });
+    const at = Date.now() + 1500;
+    const count = 60; // 60 shapes from each of 3 runtimes: past the shared 128
+    const children = RUNTIMES.map((runtime) =>
+      start(runtime, "_cache_child.ts", [
+        "write-shapes",
+        name,
+        `${runtime}_`,
+        String(count),
+        String(at),
+      ])
+        .exited
+    );
+    for (const result of await Promise.all(children)) assert.equal(result.code, 0, result.stderr);
+    for (const runtime of RUNTIMES) {
+      for (let i = 0; i < count; i++) {
+        const key = `${runtime}_${i}`;
+        assert.deepStrictEqual(store.read(key), {
+          [key]: i,
+          common: [{ i, prefix: `${runtime}_` }],
+        });
+        assert.equal(store.info(key)!.kind, "records");
+      }
+    }
+    assert.deepStrictEqual(store.verify(), []);
+  } finally {
+    Memalloc.unlink(name);
+  }
+});
+
+test("Memalloc records whose table is lost to damage are refused as corrupt, never read with the wrong keys; new records make a new table", () => {
+  const name = uniqueName("records-lost");
+  try {
+    {
+      using store = Memalloc.open(name, { maxMemory: MiB });
+      store.write("old", { a: 1, b: 2 });
+    }
+    {
+      // Damage: the table's block is no longer a table (its magic word gone).
+      using segment = Segment.open(name, { size: MiB });
+      const u32 = new Uint32Array(segment.buffer);
+      const table = u32[ST_RECORDS >>> 2]!;
+      assert.ok(table > 0);
+      u32[table >>> 2] = 0;
+    }
+    using store = Memalloc.open(name);
+    assert.throws(() => store.read("old"), { code: "ERR_MEMALLOC_CORRUPT" });
+    // A new shape and the old one, written again: a new table of its own lineage.
+    store.write("new", { b: 2, a: 1 });
+    store.write("again", { a: 1, b: 2 });
+    assert.deepStrictEqual(store.read("new"), { b: 2, a: 1 });
+    assert.deepStrictEqual(store.read("again"), { a: 1, b: 2 });
+    assert.throws(() => store.read("old"), { code: "ERR_MEMALLOC_CORRUPT" });
+    store.delete("old");
+    assert.deepStrictEqual(store.verify(), []);
   } finally {
     Memalloc.unlink(name);
   }
