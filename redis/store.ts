@@ -22,14 +22,8 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { createClient, RESP_TYPES } from "redis";
-import {
-  decodeNumber,
-  decodeValue,
-  encodeValue,
-  KIND_NAMES,
-  KIND_STRING,
-} from "../allocator/codec.ts";
+import { RESP_TYPES } from "redis";
+import { decodeNumber, decodeValue, encodeValue, KIND_STRING } from "../allocator/codec.ts";
 import { MemallocError } from "../errors.ts";
 import type { MemallocEntryInfo, MemallocListedEntry, MemallocWatchEntry } from "../memalloc.ts";
 import type {
@@ -47,10 +41,25 @@ import {
   checkListOptions,
   checkOptionKeys,
   checkStoreName,
+  checkStoreOptions,
   checkTtl,
   checkVersion,
   describe,
 } from "./_checks.ts";
+import {
+  type Client,
+  closeClient,
+  type Cluster,
+  ClusterClient,
+  connectClient,
+  isClient,
+  isCluster,
+  message,
+  redact,
+  type RedisClientLike,
+  type RedisClusterLike,
+} from "./_client.ts";
+import { float64, parseHeader, type StoredEntry, toInfo } from "./_entry.ts";
 import {
   checkWatchSignal,
   DEFAULT_AUTOCLEAN,
@@ -65,6 +74,7 @@ import * as scripts from "./_scripts.ts";
 import { HEADER_BYTES, HEADER_FORMAT } from "./_scripts.ts";
 
 export { MemallocError } from "../errors.ts";
+export type { RedisClientLike, RedisClusterLike } from "./_client.ts";
 export type { StoreStats } from "../allocator/store.ts";
 export type {
   MemallocEntryInfo,
@@ -134,20 +144,6 @@ export interface RedisStoreStats {
   createdAt: number;
 }
 
-/** The part of node-redis' client that the store uses. */
-interface Client {
-  sendCommand<T = unknown>(args: ReadonlyArray<string | Buffer>): Promise<T>;
-  duplicate(): Client;
-  connect(): Promise<unknown>;
-  subscribe(channel: string, listener: (message: Buffer) => void, bufferMode: true): Promise<void>;
-  unsubscribe(channel: string): Promise<void>;
-  on(event: "error", listener: (error: unknown) => void): unknown;
-  on(event: "ready", listener: () => void): unknown;
-  close(): Promise<void>;
-  destroy(): void;
-  readonly isReady: boolean;
-}
-
 interface Script {
   readonly source: string;
   readonly sha: string;
@@ -168,31 +164,7 @@ const SCRIPTS = {
   scan: script(scripts.SCAN),
 } as const;
 
-const OPTION_KEYS = new Set(["maxMemory", "autoclean", "ttl", "connectTimeout"]);
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
-
-/** The float64 of a number, little-endian, as the codec stores numbers. */
-function float64(value: number): Buffer {
-  const bytes = Buffer.alloc(8);
-  bytes.writeDoubleLE(value, 0);
-  return bytes;
-}
-
-/** A URL without its user name and password, for messages. */
-function redact(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = "";
-    parsed.password = "";
-    return parsed.toString().replace(/\/$/, "");
-  } catch {
-    return "the server";
-  }
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** Whether `error` is the server's reply that it does not have a script. */
 function isNoScript(error: unknown): boolean {
@@ -1234,271 +1206,4 @@ export class RedisStore {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/**
- * A node-redis client that {@linkcode RedisStore.connect} can use instead of a URL: what
- * `createClient()` returns, connected.
- */
-export interface RedisClientLike {
-  /** Whether it is connected. */
-  readonly isReady: boolean;
-  /** Its options, for messages (the URL, without credentials). */
-  readonly options?: { url?: string } | undefined;
-  /** node-redis' proxy of the client with other reply types. */
-  withTypeMapping(mapping: Record<number, unknown>): unknown;
-  /** Sends a command. */
-  sendCommand(args: ReadonlyArray<string | Uint8Array>): Promise<unknown>;
-  /** A new client with the same options. */
-  duplicate(): unknown;
-}
-
-/**
- * A node-redis cluster client that {@linkcode RedisStore.connect} can use instead of a URL: what
- * `createCluster()` returns, connected. All the keys of a store are in one hash slot (that of
- * `{name}`), so each store lives on one shard, and its scripts run there whole; the stores of a
- * cluster spread over its shards by name.
- */
-export interface RedisClusterLike {
-  /** Whether it is connected. */
-  readonly isReady: boolean;
-  /** Its master nodes (what tells a cluster client from a client). */
-  readonly masters: ReadonlyArray<unknown>;
-  /** node-redis' proxy of the cluster client with other reply types. */
-  withTypeMapping(mapping: Record<number, unknown>): unknown;
-  /** Sends a command to the node that serves `firstKey`. */
-  sendCommand(
-    firstKey: string | Uint8Array | undefined,
-    isReadonly: boolean | undefined,
-    args: ReadonlyArray<string | Uint8Array>,
-  ): Promise<unknown>;
-  /** A new cluster client with the same options. */
-  duplicate(): unknown;
-}
-
-function isCluster(value: unknown): value is RedisClusterLike {
-  const cluster = value as RedisClusterLike;
-  return typeof value === "object" && value !== null && Array.isArray(cluster.masters) &&
-    typeof cluster.withTypeMapping === "function" && typeof cluster.sendCommand === "function" &&
-    typeof cluster.duplicate === "function";
-}
-
-/** The part of node-redis' cluster client that {@linkcode ClusterClient} uses. */
-interface Cluster {
-  sendCommand<T>(
-    firstKey: string,
-    isReadonly: boolean,
-    args: ReadonlyArray<string | Buffer>,
-  ): Promise<T>;
-  duplicate(): Cluster;
-  connect(): Promise<unknown>;
-  subscribe(channel: string, listener: (message: Buffer) => void, bufferMode: true): Promise<void>;
-  unsubscribe(channel: string): Promise<void>;
-  on(event: string, listener: (...args: unknown[]) => void): unknown;
-  close(): Promise<void>;
-  destroy(): void;
-  readonly isReady: boolean;
-  readonly pubSubNode?: { client?: { isReady?: boolean } };
-}
-
-/**
- * A cluster client seen as the one connection the store needs: every command goes to the shard
- * of the store's slot (node-redis follows MOVED and ASK when slots move). Its subscriptions are
- * the classic ones, which a cluster delivers on every node; it counts as ready only while its
- * pub/sub node's connection is, and any node's error or return reaches the `error` and `ready`
- * listeners, which makes watchers hear "anything may have changed" more often than needed, never
- * less.
- */
-class ClusterClient implements Client {
-  readonly #cluster: Cluster;
-  readonly #key: string;
-
-  constructor(cluster: Cluster, key: string) {
-    this.#cluster = cluster;
-    this.#key = key;
-  }
-
-  sendCommand<T = unknown>(args: ReadonlyArray<string | Buffer>): Promise<T> {
-    return this.#cluster.sendCommand<T>(this.#key, false, args);
-  }
-
-  duplicate(): Client {
-    return new ClusterClient(this.#cluster.duplicate(), this.#key);
-  }
-
-  connect(): Promise<unknown> {
-    return this.#cluster.connect();
-  }
-
-  subscribe(channel: string, listener: (message: Buffer) => void, bufferMode: true): Promise<void> {
-    return this.#cluster.subscribe(channel, listener, bufferMode);
-  }
-
-  unsubscribe(channel: string): Promise<void> {
-    return this.#cluster.unsubscribe(channel);
-  }
-
-  on(event: "error" | "ready", listener: (error?: unknown) => void): unknown {
-    if (event === "error") {
-      this.#cluster.on("error", listener);
-      this.#cluster.on("node-error", listener);
-      this.#cluster.on("node-disconnect", () => listener(new Error("a cluster node disconnected")));
-    } else {
-      this.#cluster.on("node-ready", () => listener());
-    }
-    return this;
-  }
-
-  close(): Promise<void> {
-    return this.#cluster.close();
-  }
-
-  destroy(): void {
-    this.#cluster.destroy();
-  }
-
-  get isReady(): boolean {
-    const pubSub = this.#cluster.pubSubNode;
-    return this.#cluster.isReady && (pubSub === undefined || pubSub.client?.isReady === true);
-  }
-}
-
-function isClient(value: unknown): value is RedisClientLike {
-  const client = value as RedisClientLike;
-  return typeof value === "object" && value !== null &&
-    typeof client.withTypeMapping === "function" && typeof client.sendCommand === "function" &&
-    typeof client.duplicate === "function";
-}
-
-/** A node-redis client of the store's own: connected, or a MemallocError. */
-async function connectClient(
-  url: string,
-  name: string,
-  shown: string,
-  connectTimeout: number,
-): Promise<Client> {
-  let lastError: unknown;
-  const client = createClient({
-    url,
-    disableOfflineQueue: true,
-    disableClientInfo: true,
-    commandOptions: { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } },
-    socket: {
-      connectTimeout,
-      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2_000),
-    },
-  }) as unknown as Client;
-  client.on("error", (error) => lastError = error);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([
-      client.connect(),
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () => reject(lastError ?? new Error(`no answer in ${connectTimeout} ms`)),
-          connectTimeout,
-        );
-      }),
-    ]);
-  } catch (error) {
-    client.destroy();
-    throw new MemallocError(
-      `Cannot connect to ${shown} for store "${name}": ${message(lastError ?? error)}`,
-      { code: "ERR_MEMALLOC_REMOTE", store: name, cause: lastError ?? error },
-    );
-  } finally {
-    clearTimeout(timer);
-  }
-  return client;
-}
-
-async function closeClient(client: Client): Promise<void> {
-  try {
-    if (client.isReady) await client.close();
-    else client.destroy();
-  } catch {
-    client.destroy();
-  }
-}
-
-/** An entry's header fields (see redis/_scripts.ts). */
-interface Header {
-  kind: number;
-  size: number;
-  created: number;
-  written: number;
-  version: number;
-  expires: number;
-}
-
-/** An entry as stored: its header's fields and its value's bytes. */
-interface StoredEntry extends Header {
-  data: Buffer;
-}
-
-/** The fields of a header: `<BBI4dddd`, little-endian. */
-function parseHeader(stored: Buffer): Header {
-  return {
-    kind: stored[1]!,
-    size: stored.readUInt32LE(2),
-    created: stored.readDoubleLE(6),
-    written: stored.readDoubleLE(14),
-    version: stored.readDoubleLE(22),
-    expires: stored.readDoubleLE(30),
-  };
-}
-
-/** An entry's info, as `Memalloc.info` gives it. */
-function toInfo(header: Header): MemallocEntryInfo {
-  return {
-    kind: KIND_NAMES[header.kind] ?? "cbor",
-    size: header.size,
-    created: header.created,
-    written: header.written,
-    version: header.version,
-    expires: header.expires > 0 ? header.expires : null,
-  };
-}
-
-function checkStoreOptions(options: unknown): RedisStoreOptions {
-  if (options === undefined) return {};
-  if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw new TypeError(`Store options must be an object, got ${describe(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) {
-      throw new TypeError(
-        `Unknown store option "${key}": the options are maxMemory, autoclean, ttl and connectTimeout`,
-      );
-    }
-  }
-  const { maxMemory, autoclean, ttl, connectTimeout } = options as RedisStoreOptions;
-  if (maxMemory !== undefined) {
-    if (typeof maxMemory !== "number" || !Number.isInteger(maxMemory)) {
-      throw new TypeError(
-        `maxMemory must be an integer number of bytes, got ${describe(maxMemory)}`,
-      );
-    }
-    if (maxMemory < 1 || maxMemory > Number.MAX_SAFE_INTEGER) {
-      throw new RangeError(`maxMemory must be from 1 byte up, got ${maxMemory}`);
-    }
-  }
-  if (autoclean !== undefined) {
-    if (typeof autoclean !== "number" || Number.isNaN(autoclean)) {
-      throw new TypeError(`autoclean must be a number in (0, 1], got ${describe(autoclean)}`);
-    }
-    if (!(autoclean > 0 && autoclean <= 1)) {
-      throw new RangeError(`autoclean must be in (0, 1], got ${autoclean}`);
-    }
-  }
-  if (ttl !== undefined) checkTtl(ttl, "connect");
-  if (connectTimeout !== undefined) {
-    if (typeof connectTimeout !== "number") {
-      throw new TypeError(`connectTimeout must be a number of ms, got ${describe(connectTimeout)}`);
-    }
-    if (!(connectTimeout > 0) || !Number.isFinite(connectTimeout)) {
-      throw new RangeError(`connectTimeout must be a positive number of ms, got ${connectTimeout}`);
-    }
-  }
-  return options as RedisStoreOptions;
 }
