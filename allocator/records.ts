@@ -71,6 +71,8 @@ const OPTIONS = {
   sequential: false,
   useSelfDescribedHeader: false,
   maxSharedStructures: MAX_SHARED_STRUCTURES,
+  // A record value has no byte strings; damaged bytes might: never hand out a view of the input.
+  copyBuffers: true,
 } as const;
 
 /** The table's own encoding: plain CBOR of an array of arrays of strings. */
