@@ -5,13 +5,15 @@
  * A record is an object written as the number of its structure (its list of keys) and then its
  * values, without the keys; cbor-x's `structures` option does the encoding and compiles, per
  * structure, a reader that builds the object in one go. Measured on the benchmark's 1 KiB
- * session object (a few structures), against the JSON text it replaces:
+ * session object (a few structures), against the JSON text it replaces, per value:
  *
- * | per value       | Deno            | Bun             | Node            |
- * | --------------- | --------------- | --------------- | --------------- |
- * | decode          | 2.5 µs (JSON 7.0) | 2.2 µs (3.1)  | 2.6 µs (6.6)    |
- * | encode          | 4.1 µs (JSON 2.7) | 3.0 µs (2.1)  | 5.3 µs (2.0)    |
- * | bytes           | 651 + 4 (JSON 1,130)                                |
+ * | figure                            | Deno             | Bun              | Node             |
+ * | --------------------------------- | ---------------- | ---------------- | ---------------- |
+ * | decode alone                      | 2.5 µs (JSON 7.0) | 2.2 µs (3.1)    | 2.6 µs (6.6)     |
+ * | `read()`, whole                   | 3.1 µs (5.7-10)  | about as JSON (3-5) | 3.9 µs (6.6-10) |
+ * | encode alone                      | 4.1 µs (JSON 2.7) | 3.0 µs (2.1)    | 5.3 µs (2.0)     |
+ * | `write()`, whole                  | 9.6 µs (6.0)     | 6.9 µs (6.0)     | 9.9 µs (9.2)     |
+ * | bytes                             | 655 (JSON 1,130) | the same         | the same         |
  *
  * The table lives in the segment (layout.ts `ST_RECORDS`), so a structure one process adds is
  * there for every other, of any runtime:
