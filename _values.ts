@@ -10,10 +10,13 @@ import {
   decodeNumber,
   KIND_BYTES,
   KIND_JSON,
+  KIND_NAMES,
   KIND_NUMBER,
   KIND_STRING,
 } from "./allocator/codec.ts";
 import { runtime } from "./ffi/runtime.ts";
+import type { EntryInfo } from "./allocator/store.ts";
+import type { MemallocEntryInfo } from "./memalloc.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
@@ -143,4 +146,16 @@ export class Cbor {
     this.kind = kind;
     this.bytes = bytes;
   }
+}
+
+/** An entry's metadata as `Memalloc.info` (and `RedisStore.info`) give it. */
+export function toEntryInfo(info: EntryInfo): MemallocEntryInfo {
+  return {
+    kind: KIND_NAMES[info.kind] ?? "cbor",
+    size: info.size,
+    created: info.created,
+    written: info.written,
+    version: info.version,
+    expires: info.expires > 0 ? info.expires : null,
+  };
 }

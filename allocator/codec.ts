@@ -231,13 +231,14 @@ const TAG_NULL_OBJECT = 40_562; // an object without a prototype, the same way
 const TAG_TEXT = 40_563; // a string that starts with U+FEFF, as its UTF-8 bytes
 const TAG_DATE = 40_564; // a Date far from 1970, as its time in milliseconds
 
-// Two options cbor-x reads but does not declare in its types.
-interface CborOptions extends Options {
+/** cbor-x's options, with two it reads but does not declare in its types. */
+export interface CborOptions extends Options {
   useTag259ForMaps?: boolean;
   int64AsNumber?: boolean;
 }
 
-const CBOR_OPTIONS: CborOptions = {
+/** The options of every encoder and decoder of the codec (records.ts turns records on). */
+export const CBOR_OPTIONS: CborOptions = {
   // Records keep their key lists in the encoder instance: another process could not decode them.
   useRecords: false,
   // CBOR maps are plain objects, and JS Maps carry tag 259 so they come back as Maps.

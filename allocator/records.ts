@@ -38,6 +38,7 @@
  */
 import { Decoder } from "cbor-x/decode";
 import { Encoder } from "cbor-x/encode";
+import { CBOR_OPTIONS, type CborOptions } from "./codec.ts";
 import type { RecordTable } from "./store.ts";
 
 /** What {@linkcode Records} needs from its store (allocator/store.ts `Store`). */
@@ -58,24 +59,13 @@ export const MAX_SHARED_STRUCTURES = 128;
 export const LINEAGE_BYTES = 4;
 
 /** The options of the records encoder and decoder: the codec's, with records on. */
-const OPTIONS = {
-  mapsAsObjects: true,
-  useTag259ForMaps: true,
-  variableMapSize: true,
-  tagUint8Array: false,
-  largeBigIntToFloat: false,
-  int64AsNumber: false,
-  useTimestamp32: false,
-  useFloat32: 0,
-  useToJSON: false,
-  pack: false,
-  bundleStrings: false,
-  sequential: false,
-  useSelfDescribedHeader: false,
+const OPTIONS: CborOptions = {
+  ...CBOR_OPTIONS,
+  useRecords: true,
   maxSharedStructures: MAX_SHARED_STRUCTURES,
   // A record value has no byte strings; damaged bytes might: never hand out a view of the input.
   copyBuffers: true,
-} as const;
+};
 
 /** The table's own encoding: plain CBOR of an array of arrays of strings. */
 const tableEncoder = new Encoder({ useRecords: false, variableMapSize: true });

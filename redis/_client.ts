@@ -9,6 +9,7 @@
 import { Buffer } from "node:buffer";
 import { createClient, RESP_TYPES } from "redis";
 import { MemallocError } from "../errors.ts";
+import type { RedisClientLike, RedisClusterLike } from "./_client_like.ts";
 
 /** The part of node-redis' client that the store uses. */
 export interface Client {
@@ -22,46 +23,6 @@ export interface Client {
   close(): Promise<void>;
   destroy(): void;
   readonly isReady: boolean;
-}
-
-/**
- * A node-redis client that {@linkcode RedisStore.connect} can use instead of a URL: what
- * `createClient()` returns, connected.
- */
-export interface RedisClientLike {
-  /** Whether it is connected. */
-  readonly isReady: boolean;
-  /** Its options, for messages (the URL, without credentials). */
-  readonly options?: { url?: string } | undefined;
-  /** node-redis' proxy of the client with other reply types. */
-  withTypeMapping(mapping: Record<number, unknown>): unknown;
-  /** Sends a command. */
-  sendCommand(args: ReadonlyArray<string | Uint8Array>): Promise<unknown>;
-  /** A new client with the same options. */
-  duplicate(): unknown;
-}
-
-/**
- * A node-redis cluster client that {@linkcode RedisStore.connect} can use instead of a URL: what
- * `createCluster()` returns, connected. All the keys of a store are in one hash slot (that of
- * `{name}`), so each store lives on one shard, and its scripts run there whole; the stores of a
- * cluster spread over its shards by name.
- */
-export interface RedisClusterLike {
-  /** Whether it is connected. */
-  readonly isReady: boolean;
-  /** Its master nodes (what tells a cluster client from a client). */
-  readonly masters: ReadonlyArray<unknown>;
-  /** node-redis' proxy of the cluster client with other reply types. */
-  withTypeMapping(mapping: Record<number, unknown>): unknown;
-  /** Sends a command to the node that serves `firstKey`. */
-  sendCommand(
-    firstKey: string | Uint8Array | undefined,
-    isReadonly: boolean | undefined,
-    args: ReadonlyArray<string | Uint8Array>,
-  ): Promise<unknown>;
-  /** A new cluster client with the same options. */
-  duplicate(): unknown;
 }
 
 /** Whether `value` is a node-redis cluster client (it has `masters`). */

@@ -6,18 +6,10 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { KIND_NAMES } from "../allocator/codec.ts";
-import type { MemallocEntryInfo } from "../memalloc.ts";
+import type { EntryInfo } from "../allocator/store.ts";
 
-/** An entry's header fields (see redis/_scripts.ts). */
-export interface Header {
-  kind: number;
-  size: number;
-  created: number;
-  written: number;
-  version: number;
-  expires: number;
-}
+/** An entry's header fields (see redis/_scripts.ts): what `Store.info` gives for an entry. */
+export type Header = EntryInfo;
 
 /** An entry as stored: its header's fields and its value's bytes. */
 export interface StoredEntry extends Header {
@@ -33,18 +25,6 @@ export function parseHeader(stored: Buffer): Header {
     written: stored.readDoubleLE(14),
     version: stored.readDoubleLE(22),
     expires: stored.readDoubleLE(30),
-  };
-}
-
-/** An entry's info, as `Memalloc.info` gives it. */
-export function toInfo(header: Header): MemallocEntryInfo {
-  return {
-    kind: KIND_NAMES[header.kind] ?? "cbor",
-    size: header.size,
-    created: header.created,
-    written: header.written,
-    version: header.version,
-    expires: header.expires > 0 ? header.expires : null,
   };
 }
 

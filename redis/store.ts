@@ -56,10 +56,10 @@ import {
   isCluster,
   message,
   redact,
-  type RedisClientLike,
-  type RedisClusterLike,
 } from "./_client.ts";
-import { float64, parseHeader, type StoredEntry, toInfo } from "./_entry.ts";
+import type { RedisClientLike, RedisClusterLike } from "./_client_like.ts";
+import { float64, parseHeader, type StoredEntry } from "./_entry.ts";
+import { toEntryInfo } from "../_values.ts";
 import {
   checkWatchSignal,
   DEFAULT_AUTOCLEAN,
@@ -74,7 +74,7 @@ import * as scripts from "./_scripts.ts";
 import { HEADER_BYTES, HEADER_FORMAT } from "./_scripts.ts";
 
 export { MemallocError } from "../errors.ts";
-export type { RedisClientLike, RedisClusterLike } from "./_client.ts";
+export type { RedisClientLike, RedisClusterLike } from "./_client_like.ts";
 export type { StoreStats } from "../allocator/store.ts";
 export type {
   MemallocEntryInfo,
@@ -723,7 +723,7 @@ export class RedisStore {
       String(HEADER_BYTES - 1),
     ]);
     if (header.length === 0) return undefined;
-    return toInfo(this.#entry(name, header)!);
+    return toEntryInfo(this.#entry(name, header)!);
   }
 
   /**
@@ -970,7 +970,7 @@ export class RedisStore {
     if (limit === 0) return;
     for await (const [name, header] of this.#scan("list", "list", prefix)) {
       const key = utf8.decode(name!);
-      yield { name: key, ...toInfo(this.#entry(key, header!)!) };
+      yield { name: key, ...toEntryInfo(this.#entry(key, header!)!) };
       if (++count >= limit) return;
     }
   }
