@@ -97,6 +97,9 @@ if (nodeMajor >= 26) {
       node,
       "--experimental-ffi",
       "--disable-warning=ExperimentalWarning",
+      // A Node 26.12 bug at exit, with node:ffi calls still being optimized (tests/_spawn.ts
+      // NODE_TEST_FLAGS): the test processes compile on the main thread.
+      "--no-concurrent-recompilation",
       "--test",
       "--test-reporter=spec",
       // One file at a time, as deno test and bun test run them: the files' children compete

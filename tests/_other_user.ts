@@ -19,7 +19,14 @@ import {
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
-import { type ChildRuntime, isRoot, NODE_FLAGS, run, runtimeBinary, RUNTIMES } from "./_spawn.ts";
+import {
+  type ChildRuntime,
+  isRoot,
+  NODE_TEST_FLAGS,
+  run,
+  runtimeBinary,
+  RUNTIMES,
+} from "./_spawn.ts";
 
 /** The user the children run as: `nobody` on Debian. */
 export const OTHER_UID = 65534;
@@ -100,7 +107,7 @@ export async function prepareOtherUser(scripts: string[]): Promise<OtherUser | u
         command: runtime === "deno"
           ? [join(dir, "deno"), "run", "-A", "--quiet", path, ...args]
           : runtime === "node"
-          ? [join(dir, "node"), ...NODE_FLAGS, path, ...args]
+          ? [join(dir, "node"), ...NODE_TEST_FLAGS, path, ...args]
           : [join(dir, "bun"), "run", path, ...args],
         wrapper: ["setpriv", `--reuid=${who.uid}`, `--regid=${who.gid}`, ...groups],
         env: { HOME: join(dir, "home"), DENO_DIR: join(dir, "home", "deno"), ...env },
