@@ -95,6 +95,17 @@ switch (command) {
     say({ wrote: count });
     break;
   }
+  case "shapes-forever": {
+    // <prefix>: says it is ready, then writes objects of a new shape each until killed (names
+    // and values as write-shapes makes them).
+    const prefix = args[0]!;
+    using store = Memalloc.open(storeName, { maxMemory: 4 * MiB });
+    say({ ready: true });
+    for (let i = 0; i < 1_000_000; i++) {
+      store.write(`${prefix}${i}`, { [`${prefix}${i}`]: i, common: [{ i, prefix }] });
+    }
+    break;
+  }
   case "read-all": {
     // <names...>: reads each name (plain, then frozen) and says the values and their kinds.
     using store = Memalloc.open(storeName, { maxMemory: MiB });
