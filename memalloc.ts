@@ -496,8 +496,11 @@ export class Memalloc {
         : this.#decode<T>(name, current.kind, current.bytes);
       result = change(old);
       if (result === undefined) return current === undefined ? undefined : null;
-      return { ...encodeValue(result, this.maxMemory, this.#json), ttl };
+      return { ...encodeValue(result, this.maxMemory, this.#json, this.#writeRecords), ttl };
     });
+    // A new shape cannot join the table while the lock is held: this value went as JSON text,
+    // and the table learns the shape now, for the next one.
+    if (result !== undefined) this.#writeRecords?.learnDeferred(result);
     return result;
   }
 

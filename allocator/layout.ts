@@ -123,8 +123,9 @@ export const ST_EXPIRY_COUNT = 244; // u32: entries in it
  *
  *   +0  u32  {@linkcode RECORDS_MAGIC}
  *   +4  u32  lineage: a random non-zero number chosen when the table is first made, kept while
- *            the table grows; every record value starts with it
- *   +8  u32  structures in the table
+ *            the table grows; every record value starts with it, then with the version below
+ *   +8  u32  version: 1 when the table is made, one more at every save (a save may append
+ *            structures or extend one with more keys, which values written before still read)
  *   +12 u32  length of the CBOR that follows
  *   +16      the structures, an array of arrays of keys, as plain CBOR
  */

@@ -13,23 +13,26 @@
  * | `read()`, whole                   | 3.1 µs (5.7-10)  | about as JSON (3-5) | 3.9 µs (6.6-10) |
  * | encode alone                      | 4.1 µs (JSON 2.7) | 3.0 µs (2.1)    | 5.3 µs (2.0)     |
  * | `write()`, whole                  | 9.6 µs (6.0)     | 6.9 µs (6.0)     | 9.9 µs (9.2)     |
- * | bytes                             | 655 (JSON 1,130) | the same         | the same         |
+ * | bytes                             | 659 (JSON 1,130) | the same         | the same         |
  *
  * The table lives in the segment (layout.ts `ST_RECORDS`), so a structure one process adds is
  * there for every other, of any runtime:
- * - It only grows. A writer that meets a new shape appends it and saves the table under the
- *   store's lock, on condition that nobody changed it since this process read it; when somebody
- *   did, it reads the table again and encodes the value again (cbor-x's `saveStructures`
- *   protocol). The table is saved before the value that needs it is written, so any process
- *   that reads the value finds the structure in the table.
- * - A reader that meets a structure it does not know reads the table again (under the lock:
- *   rare, once per new structure per process).
+ * - It only grows. A writer that meets a new shape saves the table with it under the store's
+ *   lock, on condition that nobody changed it since this process read it (its version); when
+ *   somebody did, it reads the table again and encodes the value again (cbor-x's
+ *   `saveStructures` protocol). The table is saved before the value that needs it is written,
+ *   so any process that reads the value finds the structure in the table.
+ * - A save appends structures, or extends one: cbor-x gives an object with a structure's keys
+ *   and more keys after them that structure's number, with the longer key list. A record
+ *   carries its count of values, so the values written with the shorter list read the same.
+ * - Every value starts with the table's lineage and version (u32 each, little-endian): a reader
+ *   whose copy of the table is older, or of another lineage, reads it again first (under the
+ *   lock: once per save per process); a reader that meets a structure it does not know does too.
+ * - The lineage is a random number chosen when the table is first made. A purge keeps the
+ *   table, but should damage ever lose it, the next table has another lineage, and a value
+ *   written over the old one is refused as corrupt rather than read with the wrong keys.
  * - At most {@linkcode MAX_SHARED_STRUCTURES} structures are shared; past them, cbor-x writes a
  *   value's new shapes inside the value itself (still correct, only larger and slower).
- * - Every value starts with the table's lineage (u32, little-endian), a random number chosen
- *   when the table is first made: a purge keeps the table, but should damage ever lose it, the
- *   next table has another lineage, and a value written over the old one is refused as corrupt
- *   rather than read with the wrong keys.
  *
  * Which values: those that JSON text would hold exactly (the codec's walk decides), so a record
  * never needs an escape, a cycle or a tag.
@@ -46,17 +49,19 @@ export interface RecordTableStore {
   /** The table, copied out under the lock; `undefined` while there is none. */
   recordTable(): RecordTable | undefined;
   /**
-   * Replaces the table if it is still of `lineage` with `known` structures.
-   * @returns Its lineage; 0 when it changed meanwhile; -1 when there is no room for it.
+   * Replaces the table if it is still of `lineage` at `version`; the new one is at `version + 1`
+   * (1 when there was none).
+   * @returns Its lineage; 0 when it changed meanwhile; -1 when there is no room for it; -2 when
+   * the store's lock is held by this process's `update`.
    */
-  saveRecordTable(lineage: number, known: number, bytes: Uint8Array, count: number): number;
+  saveRecordTable(lineage: number, version: number, bytes: Uint8Array): number;
 }
 
 /** Most structures the table holds. Part of the format: never change it. */
 export const MAX_SHARED_STRUCTURES = 128;
 
-/** Bytes of the lineage before a record value's CBOR. */
-export const LINEAGE_BYTES = 4;
+/** Bytes before a record value's CBOR: the table's lineage and version (u32 each). */
+export const PREFIX_BYTES = 8;
 
 /** The options of the records encoder and decoder: the codec's, with records on. */
 const OPTIONS: CborOptions = {
@@ -100,15 +105,19 @@ class NoRoom extends Error {}
  */
 export class Records {
   readonly #store: RecordTableStore;
-  /** The lineage and size of the table as the encoder last read or saved it. */
+  /** The lineage and version of the table as the encoder last read or saved it. */
   #encoderLineage = 0;
-  #encoderCount = 0;
-  /** The lineage of the table as the decoder last read it (-1: not read yet). */
+  #encoderVersion = 0;
+  /** The lineage and version of the table as the decoder last read it (-1: not read yet). */
   #decoderLineage = -1;
+  #decoderVersion = 0;
   // cbor-x reads and replaces `structures` on both, but does not declare it.
   readonly #encoder: Encoder & { structures: string[][] };
   readonly #decoder: Decoder & { structures: string[][] };
   #scratch = new Uint8Array(4096);
+  #prefix = new DataView(this.#scratch.buffer, 0, PREFIX_BYTES);
+  /** Whether a value needed a structure that could not be saved then (inside `update`). */
+  #deferred = false;
 
   constructor(store: RecordTableStore) {
     this.#store = store;
@@ -138,7 +147,8 @@ export class Records {
    *
    * @returns The lineage then the CBOR, in a buffer the next call writes again (copy it); or
    * `undefined` when the value needs a new structure and the table cannot take it now (no room
-   * in the store, or inside `update`'s callback): then store the value another way.
+   * in the store, or inside `update`'s callback: see {@linkcode Records.learnDeferred}): then
+   * store the value another way.
    */
   encode(value: unknown): Uint8Array | undefined {
     let cbor: Uint8Array;
@@ -151,18 +161,28 @@ export class Records {
       if (error instanceof NoRoom) return undefined;
       throw error;
     }
-    const length = LINEAGE_BYTES + cbor.length;
+    const length = PREFIX_BYTES + cbor.length;
     if (this.#scratch.length < length) {
       this.#scratch = new Uint8Array(Math.max(length, this.#scratch.length * 2));
+      this.#prefix = new DataView(this.#scratch.buffer, 0, PREFIX_BYTES);
     }
-    const out = this.#scratch;
-    const lineage = this.#encoderLineage;
-    out[0] = lineage & 0xff;
-    out[1] = (lineage >>> 8) & 0xff;
-    out[2] = (lineage >>> 16) & 0xff;
-    out[3] = lineage >>> 24;
-    out.set(cbor, LINEAGE_BYTES);
-    return out.subarray(0, length);
+    // The table this value needs: a reader with an older version (or another lineage) reads the
+    // table again first, since a save may have extended a structure it knows.
+    this.#prefix.setUint32(0, this.#encoderLineage, true);
+    this.#prefix.setUint32(4, this.#encoderVersion, true);
+    this.#scratch.set(cbor, PREFIX_BYTES);
+    return this.#scratch.subarray(0, length);
+  }
+
+  /**
+   * After a store's `update`: when a value encoded inside it needed a structure the table could
+   * not take then (the lock was held), encodes `value` again to save that structure, so the
+   * next value of its shape is records. The value itself went as JSON text.
+   */
+  learnDeferred(value: unknown): void {
+    if (!this.#deferred) return;
+    this.#deferred = false;
+    this.encode(value);
   }
 
   /**
@@ -171,20 +191,23 @@ export class Records {
    * @throws {TypeError} When the bytes are not records over this store's table (damage).
    */
   decode(bytes: Uint8Array): unknown {
-    if (bytes.length <= LINEAGE_BYTES) {
+    if (bytes.length <= PREFIX_BYTES) {
       throw new TypeError(`Cannot decode records: ${bytes.length} bytes is too short`);
     }
     const lineage = (bytes[0]! | bytes[1]! << 8 | bytes[2]! << 16 | bytes[3]! << 24) >>> 0;
-    if (lineage !== 0 && lineage !== this.#decoderLineage) {
+    const version = (bytes[4]! | bytes[5]! << 8 | bytes[6]! << 16 | bytes[7]! << 24) >>> 0;
+    if (
+      lineage !== 0 && (lineage !== this.#decoderLineage || version > this.#decoderVersion)
+    ) {
       this.#decoder.structures = this.#loadForDecoder().structures;
-      if (lineage !== this.#decoderLineage) {
+      if (lineage !== this.#decoderLineage || version > this.#decoderVersion) {
         throw new TypeError(
           "Cannot decode records: the table of structures they were written with is gone",
         );
       }
     }
     try {
-      return this.#decoder.decode(bytes.subarray(LINEAGE_BYTES));
+      return this.#decoder.decode(bytes.subarray(PREFIX_BYTES));
     } catch (error) {
       throw new TypeError(
         `Cannot decode records: ${error instanceof Error ? error.message : String(error)}`,
@@ -194,49 +217,45 @@ export class Records {
   }
 
   /** The table as the segment has it now. */
-  #read(): { lineage: number; structures: string[][] } {
+  #read(): { lineage: number; version: number; structures: string[][] } {
     const table = this.#store.recordTable();
-    if (table === undefined) return { lineage: 0, structures: [] };
+    if (table === undefined) return { lineage: 0, version: 0, structures: [] };
     const structures = tableDecoder.decode(table.bytes) as unknown;
     if (
-      !Array.isArray(structures) || structures.length !== table.count ||
-      structures.length > MAX_SHARED_STRUCTURES ||
+      !Array.isArray(structures) || structures.length > MAX_SHARED_STRUCTURES ||
       !structures.every((keys) =>
         Array.isArray(keys) && keys.every((key) => typeof key === "string")
       )
     ) {
       throw new TypeError("Cannot read the table of record structures: it is damaged");
     }
-    return { lineage: table.lineage, structures: structures as string[][] };
+    return { lineage: table.lineage, version: table.version, structures: structures as string[][] };
   }
 
   #loadForEncoder(): Shared {
-    const { lineage, structures } = this.#read();
+    const { lineage, version, structures } = this.#read();
     this.#encoderLineage = lineage;
-    this.#encoderCount = structures.length;
-    return { structures, version: structures.length };
+    this.#encoderVersion = version;
+    return { structures, version };
   }
 
   #loadForDecoder(): Shared {
-    const { lineage, structures } = this.#read();
+    const { lineage, version, structures } = this.#read();
     this.#decoderLineage = lineage;
-    return { structures, version: structures.length };
+    this.#decoderVersion = version;
+    return { structures, version };
   }
 
   /** cbor-x's `saveStructures`: true when saved, false when the table changed meanwhile. */
   #save(shared: Shared): boolean {
     const structures = shared.structures.map((keys) => keys.slice());
     const bytes = tableEncoder.encode(structures);
-    const lineage = this.#store.saveRecordTable(
-      this.#encoderLineage,
-      this.#encoderCount,
-      bytes,
-      structures.length,
-    );
-    if (lineage === -1) throw new NoRoom();
+    const lineage = this.#store.saveRecordTable(this.#encoderLineage, this.#encoderVersion, bytes);
+    if (lineage === -2) this.#deferred = true; // inside update: learn the shape after it
+    if (lineage < 0) throw new NoRoom();
     if (lineage === 0) return false; // cbor-x reads the table again and encodes again
+    this.#encoderVersion = this.#encoderLineage === 0 ? 1 : this.#encoderVersion + 1;
     this.#encoderLineage = lineage;
-    this.#encoderCount = structures.length;
     return true;
   }
 }

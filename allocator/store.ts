@@ -153,8 +153,8 @@ export interface ScannedEntry {
 export interface RecordTable {
   /** The table's lineage: chosen when it was first made, kept while it grows. */
   lineage: number;
-  /** Structures in it. */
-  count: number;
+  /** Its version: 1 when made, one more at every save. */
+  version: number;
   /** Its CBOR: an array of arrays of keys. */
   bytes: Uint8Array;
 }
@@ -1930,31 +1930,31 @@ export class Store {
     const start = at + RECORDS_HEADER_BYTES;
     return {
       lineage: u32[(at + 4) >>> 2]!,
-      count: u32[(at + 8) >>> 2]!,
+      version: u32[(at + 8) >>> 2]!,
       bytes: this.#u8.slice(start, start + length),
     };
   }
 
   /**
-   * Replaces the table of record structures with `bytes` (holding `count` structures), if it is
-   * still the one the caller knows: of `lineage` with `known` structures (`lineage` 0: there is
-   * none). The new block is written whole, then linked, then the old one freed, so a crash at
-   * any point leaves one table or the other (repair frees the block left over). Room for it is
-   * made as for a value, by evicting the oldest entries.
+   * Replaces the table of record structures with `bytes`, if it is still the one the caller
+   * knows: of `lineage` at `version` (`lineage` 0: there is none). The new block is written
+   * whole, then linked, then the old one freed, so a crash at any point leaves one table or the
+   * other (repair frees the block left over). Room for it is made as for a value, by evicting
+   * the oldest entries. The new table's version is `version + 1` (1 for a new table).
    *
    * @returns The table's lineage (a new random one when there was no table); 0 when the table
-   * changed since the caller read it (read it again); -1 when there is no room for it, or when
-   * called from inside {@linkcode Store.update}'s callback.
+   * changed since the caller read it (read it again); -1 when there is no room for it; -2 when
+   * called from inside {@linkcode Store.update}'s callback, which holds the lock (save it
+   * after the update).
    */
-  saveRecordTable(lineage: number, known: number, bytes: Uint8Array, count: number): number {
-    // Inside update's callback (this process holds the lock): the value goes without records.
-    if (this.#busy) return -1;
+  saveRecordTable(lineage: number, version: number, bytes: Uint8Array): number {
+    if (this.#busy) return -2;
     this.#lockExclusive();
     try {
       const u32 = this.#u32;
       const old = u32[ST_RECORDS >>> 2]!;
       const current = old === 0 ? 0 : u32[(old + 4) >>> 2]!;
-      if (current !== lineage || (old !== 0 && u32[(old + 8) >>> 2] !== known)) return 0;
+      if (current !== lineage || (old !== 0 && u32[(old + 8) >>> 2] !== version)) return 0;
       const need = RECORDS_HEADER_BYTES + bytes.length;
       if (need > this.maxEntryBytes) return -1;
       return this.#mutate(() => {
@@ -1962,7 +1962,7 @@ export class Store {
         const block = this.#allocRoom(need, this.#now());
         if (block === NO_ROOM) return -1;
         const next = current !== 0 ? current : (Math.random() * 0xffff_ffff + 1) >>> 0 || 1;
-        this.#writeRecordTable(block, next, count, bytes);
+        this.#writeRecordTable(block, next, old === 0 ? 1 : version + 1, bytes);
         u32[ST_RECORDS >>> 2] = block; // the commit
         if (old !== 0) this.#heap.free(old);
         return next;
@@ -1972,10 +1972,10 @@ export class Store {
     }
   }
 
-  #writeRecordTable(block: number, lineage: number, count: number, bytes: Uint8Array): void {
+  #writeRecordTable(block: number, lineage: number, version: number, bytes: Uint8Array): void {
     const u32 = this.#u32;
     u32[(block + 4) >>> 2] = lineage;
-    u32[(block + 8) >>> 2] = count;
+    u32[(block + 8) >>> 2] = version;
     u32[(block + 12) >>> 2] = bytes.length;
     this.#u8.set(bytes, block + RECORDS_HEADER_BYTES);
     u32[block >>> 2] = RECORDS_MAGIC;

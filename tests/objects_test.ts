@@ -365,7 +365,7 @@ test("Memalloc values of JSON text read the same in every runtime, written by ea
   }
 });
 
-test("Memalloc records: structures each runtime adds to the shared table are read by every other runtime and by a handle opened before", async () => {
+test("Memalloc records: structures each runtime adds to the shared table, or extends, are read by every other runtime and by a handle opened before", async () => {
   const name = uniqueName("records-runtimes");
   try {
     using store = Memalloc.open(name, { maxMemory: MiB });
@@ -379,6 +379,9 @@ test("Memalloc records: structures each runtime adds to the shared table are rea
         [`only_${runtime}`]: i,
         shared: { id: i, tags: ["b"] },
         list: [{ id: i, tags: [] }, { [`only_${runtime}`]: -i - 0.5 }],
+        // The first structure's keys and one more: cbor-x extends that structure (the first
+        // runtime) or adds one (the others). Every handle that knew the shorter one reads again.
+        extended: { id: i, tags: ["c"], [`by_${runtime}`]: true },
       };
       const said = await run(runtime, "_cache_child.ts", [
         "write-json",
@@ -507,5 +510,33 @@ test("Memalloc records survive a writer of every runtime killed while it adds st
         Memalloc.unlink(name);
       }
     }
+  }
+});
+
+test("Memalloc.update writes records for shapes the table has; a new shape goes as JSON text once, and the table learns it for the next update", () => {
+  const name = uniqueName("records-update");
+  try {
+    using store = Memalloc.open(name, { maxMemory: MiB });
+    store.write("known", { hits: 0 }); // the shape { hits } is in the table now
+    assert.equal(
+      store.update("known", (v: { hits: number } | undefined) => ({ hits: v!.hits + 1 }))?.hits,
+      1,
+    );
+    assert.equal(store.info("known")!.kind, "records");
+    // A shape no write has made yet: JSON text this time (the lock is held while update runs).
+    const next = (v: { hits: number; last?: string } | undefined) => ({
+      hits: v!.hits + 1,
+      last: "x",
+    });
+    store.update("known", next);
+    assert.equal(store.info("known")!.kind, "json");
+    store.update("known", next);
+    assert.equal(store.info("known")!.kind, "records");
+    assert.deepStrictEqual(store.read("known"), { hits: 3, last: "x" });
+    using other = Memalloc.open(name);
+    assert.deepStrictEqual(other.read("known"), { hits: 3, last: "x" });
+    assert.deepStrictEqual(store.verify(), []);
+  } finally {
+    Memalloc.unlink(name);
   }
 });
