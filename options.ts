@@ -82,10 +82,9 @@ export interface MemallocOptions {
    * How this handle writes plain objects and arrays that JSON keeps exactly (default
    * `"records"`): `"records"`, CBOR records over a table of key lists that the store shares
    * between its processes (a read of a 1 KiB object is about twice as fast as from JSON text on
-   * Deno and Node and about as fast on Bun, a write 10 to 60% slower, and the object takes about
-   * 40% less room); `"json"`, JSON text, which
-   * {@linkcode Memalloc.readJson} hands back as it is, with no decode, for servers that send
-   * values on as JSON. Every handle reads both, whatever it writes. A store made by a memalloc
+   * Deno and Node and about as fast on Bun, a write takes about 1.5 times as long, and the object
+   * takes about 40% less room); `"json"`, JSON text, which {@linkcode Memalloc.readJson} hands
+   * back as it is, with no decode, for servers that send values on as JSON. Every handle reads both, whatever it writes. A store made by a memalloc
    * before records (layout 4 or 5) gets JSON text either way.
    */
   objects?: "records" | "json";

@@ -77,6 +77,7 @@ import {
   type PeerSet,
 } from "./peers/index.ts";
 import { type MemallocPeer, openMemallocPeer, removeStaleBenchStores } from "./peers/memalloc.ts";
+import { Memalloc } from "../mod.ts";
 import { errorMessage } from "./peers/types.ts";
 import { mulberry32 } from "../tests/_random.ts";
 import { NODE_FLAGS, onLines } from "../tests/_spawn.ts";
@@ -293,6 +294,37 @@ const isMemalloc = (target: Target): target is Target & { peer: MemallocPeer } =
 function memallocPeer(target: Target): MemallocPeer {
   if (!isMemalloc(target)) throw new Error(`${target.label} is not memalloc`);
   return target.peer;
+}
+
+/**
+ * memalloc only: overwrites of the 1 KiB object, encoded by memalloc (records, the default, or
+ * JSON text through a handle opened with `objects: "json"`): what a write of an object costs.
+ */
+function objectOverwrite(id: string, label: string, objects: "records" | "json"): Scenario {
+  return {
+    id,
+    label,
+    applies: isMemalloc,
+    async prepare(target) {
+      const keys = names(objects === "json" ? "J:" : "R:", READ_NAMES);
+      const peer = memallocPeer(target);
+      const store = Memalloc.open(peer.store.name, { objects });
+      const object = structuredValue();
+      await each(target, keys, (key) => store.write(key, object));
+      checkRead(target, keys[0]!, store.read(keys[0]!), object);
+      return {
+        run: {
+          body: `store.write(keys[i & ${READ_NAMES - 1}], object)`,
+          context: { store, keys, object },
+          expected: (n) => n, // write() returns true
+        },
+        cleanup: async () => {
+          await each(target, keys, (key) => store.delete(key));
+          store.close();
+        },
+      };
+    },
+  };
 }
 
 /** Throws unless `actual` is what a read of `what` should give. */
@@ -528,6 +560,8 @@ const SCENARIOS: Scenario[] = [
       };
     },
   },
+  objectOverwrite("overwrite-object", "overwrite 1 KiB object ⁹", "records"),
+  objectOverwrite("overwrite-object-json", "overwrite 1 KiB object, as JSON text ⁹", "json"),
   writeScenario("write-100", "write 100 B, new name", "w:", VALUE_100, WRITE_100_NAMES),
   writeScenario("write-4k", "write 4 KiB, new name", "W:", VALUE_4K, WRITE_4K_NAMES),
   {
@@ -1334,6 +1368,8 @@ console.log(
     "the version check, no decode\n" +
     "⁸ the peer's own put-if-absent: memalloc add(), lmdb-js putSync noOverwrite, SQLite " +
     "INSERT OR IGNORE, Redis SET NX, Deno KV atomic check(null) + set\n" +
+    "⁹ memalloc only: write(name, object) over 1,024 names, the object encoded as records (the " +
+    'default) or as JSON text (a handle opened with objects: "json")\n' +
     `pipelined: ${SETTINGS.pipelineDepth} requests in flight on the one connection; ` +
     "the other Redis columns await each request before sending the next",
 );
