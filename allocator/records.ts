@@ -83,6 +83,9 @@ interface Shared {
   version: number;
 }
 
+/** The CBOR after the prefix, by the record value's bytes (see {@linkcode Records.decode}). */
+const bodies = new WeakMap<Uint8Array, Uint8Array>();
+
 /** A structures array cbor-x fills from getStructures before it next encodes. */
 function unread(): string[][] {
   const structures: string[][] & { uninitialized?: boolean } = [];
@@ -207,8 +210,12 @@ export class Records {
         );
       }
     }
+    // The reads hand in the same few views of their scratch: the CBOR's view of each, made once,
+    // keeps the DataView cbor-x caches on it (a new subarray per read costs V8 about 180 ns).
+    let body = bodies.get(bytes);
+    if (body === undefined) bodies.set(bytes, body = bytes.subarray(PREFIX_BYTES));
     try {
-      return this.#decoder.decode(bytes.subarray(PREFIX_BYTES));
+      return this.#decoder.decode(body);
     } catch (error) {
       throw new TypeError(
         `Cannot decode records: ${error instanceof Error ? error.message : String(error)}`,
